@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what colo-hybrid's build, tests and demo need on Debian 12, as root.
+# Safe to run again: each step checks first and does nothing when it is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  say "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Node.js >= 18: Debian 12's own when the host has none.
+if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
+  apt_install nodejs npm
+fi
+
+# npm packages, exactly as locked; again only when the lock changed.
+if [ ! -f node_modules/.setup-stamp ] || [ package-lock.json -nt node_modules/.setup-stamp ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.setup-stamp
+fi
+
+# Debian 12's Node.js 18, unpacked beside the build, so the tests also run the bundles under the
+# oldest Node we support when the host's node is newer. Its libnode loads a few builtins from
+# Debian's node-* packages by absolute path, and links c-ares.
+node18=build/node18
+if [ "$(node -p 'process.versions.node.split(".")[0]')" != 18 ] && [ ! -x "$node18/usr/bin/node" ]; then
+  apt_install libc-ares2 node-acorn node-cjs-module-lexer node-undici
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  version=$(apt-cache madison nodejs | awk '$3 ~ /^18\./ { print $3; exit }')
+  [ -n "$version" ] || { say "no Node.js 18 in the apt sources (Debian 12 has it)"; exit 1; }
+  say "unpacking Debian's nodejs $version into $node18"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq "nodejs=$version" "libnode108=$version" 2>/dev/null)
+  mkdir -p "$node18"
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$node18"; done
+  rm -rf "$tmp"
+fi
+say "ready"

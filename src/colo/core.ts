@@ -1,0 +1,41 @@
+// The policy and its statistics together: what the agent and the simulator drive.
+// Still sans-IO: it only holds state; events come in, actions go out.
+import type { Action, PolicyEvent } from "./events.js";
+import type { Params } from "./params.js";
+import { initialState, meanOf, modeOf, type PolicyState, step } from "./policy.js";
+import { CheckpointStats, type StatsOptions } from "./stats.js";
+
+export class HybridCore {
+  private current: PolicyState;
+  readonly stats: CheckpointStats;
+
+  constructor(params?: Params, statsOptions?: Partial<StatsOptions>) {
+    this.current = initialState(params);
+    this.stats = new CheckpointStats(statsOptions);
+  }
+
+  get state(): PolicyState {
+    return this.current;
+  }
+
+  handle(event: PolicyEvent): readonly Action[] {
+    const before = this.current;
+    const { state, actions } = step(before, event);
+    this.current = state;
+    if (event.type === "checkpoint-start") {
+      this.stats.onCheckpoint(
+        event.t,
+        modeOf(state),
+        event.trigger,
+        state.lastLength,
+        meanOf(state),
+      );
+    } else if (event.type === "checkpoint-end" && before.openStart !== undefined) {
+      this.stats.onPause(event.t - before.openStart);
+    }
+    for (const action of actions) {
+      if (action.type === "transition") this.stats.onTransition(action.transition);
+    }
+    return actions;
+  }
+}

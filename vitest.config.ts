@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+import PlainSummary from "./test/support/plain-summary.js";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // The CLI tests run the bundle that ships; build it once, fresh, before any test.
+    globalSetup: ["test/support/build-bundle.ts"],
+    reporters: ["default", new PlainSummary()],
+  },
+});
