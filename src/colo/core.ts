@@ -1,9 +1,21 @@
 // The policy and its statistics together: what the agent and the simulator drive.
 // Still sans-IO: it only holds state; events come in, actions go out.
-import type { Action, PolicyEvent } from "./events.js";
+import type { Action, Mode, PolicyEvent } from "./events.js";
 import type { Params } from "./params.js";
 import { initialState, meanOf, modeOf, type PolicyState, step } from "./policy.js";
-import { CheckpointStats, type StatsOptions } from "./stats.js";
+import { CheckpointStats, type StatsOptions, type StatsSnapshot } from "./stats.js";
+
+/** What the agent publishes: the policy's view and the statistics, at `now`. */
+export interface CoreStatus {
+  mode: Mode;
+  /** Passive checkpoints still to come, this one included; 0 in COLO. */
+  passiveLeft: number;
+  /** The mean as the variant compares it, ms, and the samples in it since the last reset. */
+  mean: number;
+  samples: number;
+  params: Params;
+  stats: StatsSnapshot;
+}
 
 export class HybridCore {
   private current: PolicyState;
@@ -37,5 +49,17 @@ export class HybridCore {
       if (action.type === "transition") this.stats.onTransition(action.transition);
     }
     return actions;
+  }
+
+  status(now: number): CoreStatus {
+    const s = this.current;
+    return {
+      mode: modeOf(s),
+      passiveLeft: s.passiveLeft,
+      mean: meanOf(s),
+      samples: s.mean.samples,
+      params: s.params,
+      stats: this.stats.snapshot(now),
+    };
   }
 }

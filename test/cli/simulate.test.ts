@@ -123,30 +123,11 @@ describe("colo-hybrid simulate", () => {
 
 describe("colo-hybrid trace synth", () => {
   it("writes a trace that simulate reads, the same for the same seed", () => {
-    const a = cli([
-      "trace",
-      "synth",
-      "--phases",
-      "idle:30,divergent:60",
-      "--seed",
-      "5",
-      "--colo-period",
-      "5000",
-    ]);
+    const args = ["trace", "synth", "--phases", "idle:30,divergent:60", "--seed", "5"];
+    const a = cli([...args, "--colo-period", "5000"]);
     expect(a.status).toBe(0);
     expect(a.stdout.split("\n")[0]).toBe('{"type":"trace","version":1,"source":"synthetic-colo"}');
-    expect(
-      cli([
-        "trace",
-        "synth",
-        "--phases",
-        "idle:30,divergent:60",
-        "--seed",
-        "5",
-        "--colo-period",
-        "5000",
-      ]).stdout,
-    ).toBe(a.stdout);
+    expect(cli([...args, "--colo-period", "5000"]).stdout).toBe(a.stdout);
     const sim = cli(["simulate", "-"], a.stdout);
     expect(sim.status).toBe(0);
     expect(sim.stdout).toContain("(idle, divergent)");

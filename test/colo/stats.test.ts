@@ -28,6 +28,19 @@ describe("checkpoint statistics", () => {
     ]);
   });
 
+  it("is published with the policy's view by HybridCore.status", () => {
+    const core = new HybridCore(params({ "passive-count": 2 }));
+    for (const e of eventsOf(Array(6).fill(100), 10)) core.handle(e);
+    expect(core.status(700)).toMatchObject({
+      mode: "passive",
+      passiveLeft: 1,
+      mean: 100,
+      samples: 5,
+      params: { passiveCount: 2 },
+      stats: { checkpoints: { total: 6 } },
+    });
+  });
+
   it("summarises only the recent window, by the caller's notion of now", () => {
     const stats = new CheckpointStats({ windowMs: 1000 });
     stats.onCheckpoint(0, "colo", undefined, 500, 0);
