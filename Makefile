@@ -42,6 +42,7 @@ demo: setup build
 
 bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts
+	$(NODE_BIN)/tsx bench/qmp-roundtrip.ts
 
 clean:
 	rm -rf dist build

@@ -7,5 +7,9 @@ export default defineConfig({
     // The CLI tests run the bundle that ships; build it once, fresh, before any test.
     globalSetup: ["test/support/build-bundle.ts"],
     reporters: ["default", new PlainSummary()],
+    // The libvirt tests share one libvirtd, which some of them kill and restart: one file at a time.
+    fileParallelism: false,
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
   },
 });

@@ -21,6 +21,12 @@ if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.nod
   apt_install nodejs npm
 fi
 
+# The real components the tests run against: libvirt with QEMU (guests run under TCG), virsh,
+# an sshd and certtool for the SSH and TLS transports, the system bus; python3-libvirt is the
+# anchor of the QMP round-trip benchmark.
+apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 gnutls-bin openssh-server \
+  openssh-client dbus python3-libvirt
+
 # npm packages, exactly as locked; again only when the lock changed.
 if [ ! -f node_modules/.setup-stamp ] || [ package-lock.json -nt node_modules/.setup-stamp ]; then
   say "npm ci"

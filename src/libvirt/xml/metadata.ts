@@ -1,0 +1,252 @@
+// colo-hybrid's element in a domain's <metadata>: read here, written here.
+//
+//   <colo:hybrid xmlns:colo="http://colo-hybrid.org/xmlns/domain/1.0">
+//     <colo:role>primary</colo:role>                       primary or secondary
+//     <colo:peer uri="qemu+ssh://root@host2/system" domain="web1-secondary"/>
+//     <colo:protect>true</colo:protect>                    optional, default false
+//     <colo:params>                                        optional, any subset of PARAMETERS
+//       <colo:passive-count>100</colo:passive-count>
+//     </colo:params>
+//   </colo:hybrid>
+//
+// Any prefix will do. virDomainGetMetadata (`virsh metadata DOMAIN --uri NS`) returns the element
+// with its namespace stripped, so a <hybrid> in no namespace is read the same way.
+import {
+  applyPatch,
+  DEFAULT_PARAMS,
+  PARAMETERS,
+  type Params,
+  toExternal,
+} from "../../colo/params.js";
+import { attrValue, parseXml, type XmlElement } from "./tree.js";
+
+export const METADATA_NS = "http://colo-hybrid.org/xmlns/domain/1.0";
+/** The prefix we give virDomainSetMetadata. */
+export const METADATA_KEY = "colo";
+
+export type Role = "primary" | "secondary";
+export const ROLES: readonly Role[] = ["primary", "secondary"];
+
+export interface HybridMetadata {
+  role: Role;
+  /** The other domain of the pair, and the libvirt URI of its host. */
+  peer: { uri: string; domain: string };
+  /** Whether the agent starts replication itself. */
+  protect: boolean;
+  params: Params;
+}
+
+export interface MetadataError {
+  /** "hybrid/params/passive-count", "hybrid/peer/@uri". */
+  path: string;
+  message: string;
+}
+
+export type HybridMetadataResult =
+  | { ok: true; value: HybridMetadata }
+  | { ok: false; errors: MetadataError[] };
+
+const ROOT = "hybrid";
+const ELEMENTS = ["role", "peer", "protect", "params"];
+const PEER_ATTRS = ["uri", "domain"];
+const PARAM_NAMES = PARAMETERS.map((p) => p.name);
+
+// Characters libvirt names and URIs never hold, and that XML cannot carry as they are.
+const CONTROL = /[\p{Cc}\uFFFE\uFFFF]/u;
+
+function roleProblem(role: string): string | undefined {
+  return (ROLES as readonly string[]).includes(role)
+    ? undefined
+    : `role=${JSON.stringify(role)} is not allowed: ${ROLES.join(" or ")}`;
+}
+
+function uriProblem(uri: string): string | undefined {
+  let ok = /^qemu(\+[a-z0-9]+)?:\/\//.test(uri) && !/\s/.test(uri) && !CONTROL.test(uri);
+  try {
+    new URL(uri);
+  } catch {
+    ok = false;
+  }
+  return ok
+    ? undefined
+    : `uri=${JSON.stringify(uri)} is not allowed: a libvirt URI for QEMU, qemu[+transport]://[host]/system, e.g. qemu+ssh://root@host2/system`;
+}
+
+function domainProblem(domain: string): string | undefined {
+  return domain.trim() !== "" && !CONTROL.test(domain)
+    ? undefined
+    : `domain=${JSON.stringify(domain)} is not allowed: a domain name, not blank, without control characters`;
+}
+
+/** Reads our element, already parsed. Every bad value is reported, each with its path. */
+export function readMetadata(el: XmlElement): HybridMetadataResult {
+  const errors: MetadataError[] = [];
+  const report = (path: string, message: string): void => {
+    errors.push({ path, message });
+  };
+  const ns = el.ns;
+  if (el.name !== ROOT || (ns !== METADATA_NS && ns !== "")) {
+    const where = ns === "" ? "" : ` in namespace ${ns}`;
+    report(el.name, `expected <${ROOT}> in namespace ${METADATA_NS}, found <${el.name}>${where}`);
+    return { ok: false, errors };
+  }
+
+  const checkAttrs = (e: XmlElement, path: string, allowed: readonly string[]): void => {
+    for (const a of e.attrs) {
+      if (a.ns === "" && allowed.includes(a.name)) continue;
+      const expected = allowed.length > 0 ? `expected ${allowed.join(", ")}` : "it takes none";
+      report(`${path}/@${a.name}`, `unknown attribute '${a.name}' on <${e.name}>: ${expected}`);
+    }
+  };
+  const noText = (e: XmlElement, path: string): void => {
+    const text = e.text.trim();
+    if (text !== "") report(path, `unexpected text ${JSON.stringify(text)} in <${e.name}>`);
+  };
+  /** Children by name; foreign, unknown and repeated ones are reported. */
+  const children = (e: XmlElement, path: string, names: readonly string[]) => {
+    const found = new Map<string, XmlElement>();
+    for (const child of e.children) {
+      const at = `${path}/${child.name}`;
+      if (child.ns !== ns) {
+        report(at, `element in namespace '${child.ns}' not allowed: only ${ns || "no namespace"}`);
+      } else if (!names.includes(child.name)) {
+        const expected = names.length > 0 ? `expected ${names.join(", ")}` : "it takes none";
+        report(at, `unknown element <${child.name}> in <${e.name}>: ${expected}`);
+      } else if (found.has(child.name)) {
+        report(at, `<${child.name}> given more than once`);
+      } else found.set(child.name, child);
+    }
+    return found;
+  };
+  /** A leaf's trimmed text. */
+  const leaf = (e: XmlElement, path: string): string => {
+    checkAttrs(e, path, []);
+    children(e, path, []);
+    return e.text.trim();
+  };
+
+  checkAttrs(el, ROOT, []);
+  noText(el, ROOT);
+  const top = children(el, ROOT, ELEMENTS);
+
+  let role: Role | undefined;
+  const roleEl = top.get("role");
+  if (roleEl === undefined) report(`${ROOT}/role`, `missing <role>: ${ROLES.join(" or ")}`);
+  else {
+    const value = leaf(roleEl, `${ROOT}/role`);
+    const problem = roleProblem(value);
+    if (problem === undefined) role = value as Role;
+    else report(`${ROOT}/role`, problem);
+  }
+
+  let peer: { uri: string; domain: string } | undefined;
+  const peerEl = top.get("peer");
+  if (peerEl === undefined) report(`${ROOT}/peer`, "missing <peer uri=... domain=.../>");
+  else {
+    const path = `${ROOT}/peer`;
+    checkAttrs(peerEl, path, PEER_ATTRS);
+    noText(peerEl, path);
+    children(peerEl, path, []);
+    const uri = attrValue(peerEl, "uri");
+    const domain = attrValue(peerEl, "domain");
+    const uriBad = uri === undefined ? "missing: the peer's libvirt URI" : uriProblem(uri);
+    const domainBad =
+      domain === undefined ? "missing: the peer's domain name" : domainProblem(domain);
+    if (uriBad !== undefined) report(`${path}/@uri`, uriBad);
+    if (domainBad !== undefined) report(`${path}/@domain`, domainBad);
+    if (uri !== undefined && domain !== undefined) peer = { uri, domain };
+  }
+
+  let protect = false;
+  const protectEl = top.get("protect");
+  if (protectEl !== undefined) {
+    const value = leaf(protectEl, `${ROOT}/protect`);
+    if (value === "true" || value === "false") protect = value === "true";
+    else
+      report(`${ROOT}/protect`, `protect=${JSON.stringify(value)} is not allowed: true or false`);
+  }
+
+  const patch: Record<string, string> = {};
+  const paramsEl = top.get("params");
+  if (paramsEl !== undefined) {
+    checkAttrs(paramsEl, `${ROOT}/params`, []);
+    noText(paramsEl, `${ROOT}/params`);
+    for (const [name, e] of children(paramsEl, `${ROOT}/params`, PARAM_NAMES)) {
+      patch[name] = leaf(e, `${ROOT}/params/${name}`);
+    }
+  }
+  const applied = applyPatch(DEFAULT_PARAMS, patch);
+  if (!applied.ok) {
+    for (const e of applied.errors) report(`${ROOT}/params/${e.name}`, e.message);
+  }
+
+  if (errors.length > 0 || role === undefined || peer === undefined || !applied.ok) {
+    return { ok: false, errors };
+  }
+  return { ok: true, value: { role, peer, protect, params: applied.params } };
+}
+
+/** Our element among the children of a domain's <metadata>; undefined when there is none. */
+export function findMetadata(metadata: XmlElement): HybridMetadataResult | undefined {
+  const ours = metadata.children.filter((c) => c.ns === METADATA_NS);
+  const [only] = ours;
+  if (only === undefined) return undefined;
+  if (ours.length === 1) return readMetadata(only);
+  return {
+    ok: false,
+    errors: [
+      {
+        path: ROOT,
+        message: `${ours.length} elements in namespace ${METADATA_NS} under <metadata>; libvirt keeps one`,
+      },
+    ],
+  };
+}
+
+/**
+ * Reads our element from text (`virsh metadata DOMAIN --uri NS`, or formatMetadata's output).
+ * Throws XmlError when the text is not XML.
+ */
+export function parseMetadata(xml: string): HybridMetadataResult {
+  return readMetadata(parseXml(xml));
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+/**
+ * Our element as it stands in a domain's <metadata>, prefix METADATA_KEY, every parameter
+ * written, in PARAMETERS order. Throws RangeError for values parseMetadata would refuse.
+ */
+export function formatMetadata(m: HybridMetadata): string {
+  const problems = [roleProblem(m.role), uriProblem(m.peer.uri), domainProblem(m.peer.domain)];
+  const checked = applyPatch(DEFAULT_PARAMS, toExternal(m.params));
+  if (!checked.ok) problems.push(...checked.errors.map((e) => e.message));
+  const bad = problems.filter((p) => p !== undefined);
+  if (bad.length > 0) throw new RangeError(`cannot write colo-hybrid metadata: ${bad.join("; ")}`);
+  // libvirt wants the element without a namespace (virDomainSetMetadata puts it in METADATA_NS
+  // under METADATA_KEY itself, and refuses an element that already declares that prefix), and
+  // hands it back the same way.
+  const params = PARAMETERS.map(
+    (s) => `    <${s.name}>${escapeXml(String(m.params[s.key]))}</${s.name}>`,
+  );
+  return [
+    `<${ROOT}>`,
+    `  <role>${escapeXml(m.role)}</role>`,
+    `  <peer uri="${escapeXml(m.peer.uri)}" domain="${escapeXml(m.peer.domain)}"/>`,
+    `  <protect>${m.protect}</protect>`,
+    "  <params>",
+    ...params,
+    "  </params>",
+    `</${ROOT}>`,
+  ].join("\n");
+}

@@ -1,0 +1,265 @@
+// colo-hybrid's libvirt access against a real libvirtd and a real QEMU (TCG) domain: the same
+// contract for the RPC client and the virsh transport, then what only the client does
+// (concurrency, reconnect, SSH, TLS).
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_PARAMS } from "../../src/colo/params.js";
+import { Affect, type Libvirt, type QemuMonitorEvent } from "../../src/libvirt/api.js";
+import { LibvirtClient } from "../../src/libvirt/client.js";
+import { ErrorCode, LibvirtError, QmpError } from "../../src/libvirt/errors.js";
+import { VirshLibvirt } from "../../src/libvirt/virsh.js";
+import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
+import {
+  formatMetadata,
+  METADATA_KEY,
+  METADATA_NS,
+  parseMetadata,
+} from "../../src/libvirt/xml/metadata.js";
+import {
+  cleanupTestDomains,
+  defineTestDomain,
+  killLibvirtd,
+  type Libvirtd,
+  startLibvirtd,
+  startSshd,
+  type TestDomain,
+  virsh,
+} from "../support/services.js";
+import { waitUntil } from "../support/wait.js";
+
+const MINUTE = 60_000;
+let daemon: Libvirtd;
+let domain: TestDomain;
+
+beforeAll(async () => {
+  await cleanupTestDomains();
+  daemon = await startLibvirtd();
+  domain = await defineTestDomain();
+}, 2 * MINUTE);
+
+afterAll(async () => {
+  await domain?.destroy();
+}, MINUTE);
+
+/** Events the handler saw, and a way to wait for one. */
+function collect<T>() {
+  const seen: T[] = [];
+  return {
+    seen,
+    handler: (e: T) => {
+      seen.push(e);
+    },
+    until: async (pred: (e: T) => boolean): Promise<T> => {
+      await waitUntil("an event", () => seen.some(pred), 20_000, 20);
+      return seen.find(pred) as T;
+    },
+  };
+}
+
+const METADATA = {
+  role: "primary" as const,
+  peer: { uri: "qemu+ssh://root@host2/system", domain: "web1-secondary" },
+  protect: false,
+  params: { ...DEFAULT_PARAMS, passiveLimit: 350 },
+};
+
+describe.each([
+  ["RPC client", () => LibvirtClient.connect("qemu:///system")],
+  ["virsh", async () => new VirshLibvirt("qemu:///system")],
+])("libvirt through the %s", (_, open) => {
+  let lv: Libvirt;
+  beforeAll(async () => {
+    lv = await open();
+  });
+  afterAll(() => lv?.close());
+
+  it("looks a domain up by name and by UUID, and reads its XML and state", async () => {
+    const byName = await lv.lookupByName(domain.name);
+    expect(byName).toMatchObject({ name: domain.name, uuid: domain.uuid });
+    expect(byName.id).toBeGreaterThan(0);
+    expect(await lv.lookupByUuid(domain.uuid)).toEqual(byName);
+    const info = parseDomainXml(await lv.domainXml(byName));
+    expect(info).toMatchObject({ name: domain.name, uuid: domain.uuid, type: "qemu" });
+    expect((await lv.domainState(byName)).state).toBe("running");
+  });
+
+  it("reports a missing domain with libvirt's code and message", async () => {
+    const e = await lv.lookupByName("colo-hybrid-no-such-domain").catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(LibvirtError);
+    expect(e).toMatchObject({ kind: "libvirt", code: ErrorCode.noDomain });
+    expect((e as Error).message).toMatch(/domain/i);
+  });
+
+  it("passes QMP through, parsed, with QMP errors typed", async () => {
+    const dom = await lv.lookupByName(domain.name);
+    expect(await lv.qmp(dom, "query-status")).toMatchObject({ status: "running", running: true });
+    expect(await lv.qmp(dom, "query-name")).toEqual({ name: domain.name });
+    const e = await lv.qmp(dom, "no-such-command").catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(QmpError);
+    expect(e).toMatchObject({ errorClass: "CommandNotFound", command: "no-such-command" });
+  });
+
+  it("delivers QEMU's STOP and RESUME with QEMU's timestamps, and lifecycle events", async () => {
+    const dom = await lv.lookupByName(domain.name);
+    const qemu = collect<QemuMonitorEvent>();
+    const life = collect<{ type: string }>();
+    const subs = [
+      await lv.onQemuMonitorEvent(dom, undefined, qemu.handler),
+      await lv.onLifecycle(dom, life.handler),
+    ];
+    const before = Date.now();
+    await lv.suspend(dom);
+    await lv.resume(dom);
+    const stop = await qemu.until((e) => e.event === "STOP");
+    const resume = await qemu.until((e) => e.event === "RESUME");
+    await life.until((e) => e.type === "suspended");
+    await life.until((e) => e.type === "resumed");
+    expect(stop.domain.name).toBe(domain.name);
+    expect(stop.timestamp).toBeGreaterThanOrEqual(before - 1000);
+    expect(stop.timestamp).toBeLessThanOrEqual(resume.timestamp);
+    expect(stop.timestamp).toBe(stop.seconds * 1000 + stop.micros / 1000);
+    for (const s of subs) await s.close();
+    qemu.seen.length = 0;
+    await lv.suspend(dom);
+    await lv.resume(dom);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(qemu.seen).toEqual([]); // closed subscriptions deliver nothing
+  });
+
+  it("writes our metadata, live and persistent, leaving foreign metadata as it was", async () => {
+    const dom = await lv.lookupByName(domain.name);
+    const foreign = "http://example.org/backup/1";
+    await lv.setMetadata(dom, foreign, "bk", '<policy keep="7"/>', Affect.live | Affect.config);
+    await lv.setMetadata(
+      dom,
+      METADATA_NS,
+      METADATA_KEY,
+      formatMetadata(METADATA),
+      Affect.live | Affect.config,
+    );
+    for (const flags of [Affect.live, Affect.config]) {
+      const ours = await lv.getMetadata(dom, METADATA_NS, flags);
+      expect(parseMetadata(ours as string)).toEqual({ ok: true, value: METADATA });
+      expect(await lv.getMetadata(dom, foreign, flags)).toMatch(/<policy keep="7"\/>/);
+    }
+    expect(parseDomainXml(await lv.domainXml(dom)).metadata).toEqual({ ok: true, value: METADATA });
+    await lv.setMetadata(dom, METADATA_NS, METADATA_KEY, undefined, Affect.live | Affect.config);
+    expect(await lv.getMetadata(dom, METADATA_NS, Affect.live)).toBeUndefined();
+    expect(await lv.getMetadata(dom, foreign, Affect.live)).toMatch(/keep="7"/);
+  });
+});
+
+describe("the RPC client alone", () => {
+  it("answers 100 concurrent commands, each with its own reply", async () => {
+    const lv = await LibvirtClient.connect("qemu:///system");
+    try {
+      const dom = await lv.lookupByName(domain.name);
+      const commands = ["query-status", "query-name", "query-uuid", "query-kvm"];
+      const replies = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => lv.qmp(dom, commands[i % 4] as string)),
+      );
+      replies.forEach((r, i) => {
+        const expected = [
+          { status: "running" },
+          { name: domain.name },
+          { UUID: domain.uuid },
+          { enabled: false },
+        ][i % 4];
+        expect(r).toMatchObject(expected as object);
+      });
+    } finally {
+      await lv.close();
+    }
+  });
+
+  it(
+    "survives libvirtd being killed: callers told once, calls fail fast, events restored",
+    async () => {
+      const lv = await LibvirtClient.connect("qemu:///system", { reconnectMax: 500 });
+      try {
+        const dom = await lv.lookupByName(domain.name);
+        const qemu = collect<QemuMonitorEvent>();
+        await lv.onQemuMonitorEvent(dom, "STOP", qemu.handler);
+        const disconnected: Error[] = [];
+        let reconnected = 0;
+        lv.on("disconnected", (e: Error) => disconnected.push(e));
+        lv.on("reconnected", () => reconnected++);
+
+        await killLibvirtd();
+        await waitUntil("disconnected", () => disconnected.length > 0, 10_000, 20);
+        const down = await lv.qmp(dom, "query-status").catch((e: unknown) => e);
+        expect(down).toMatchObject({ kind: "connection" });
+        expect((down as Error).message).toMatch(/reconnecting/);
+
+        daemon = await startLibvirtd();
+        await waitUntil("reconnected", () => reconnected > 0, 30_000, 20);
+        expect(disconnected).toHaveLength(1);
+        expect(await lv.qmp(dom, "query-status")).toMatchObject({ status: "running" });
+        await virsh(["suspend", domain.name]);
+        await virsh(["resume", domain.name]);
+        await qemu.until((e) => e.event === "STOP");
+      } finally {
+        await lv.close();
+      }
+    },
+    2 * MINUTE,
+  );
+
+  it("times out a call the daemon never answers, with a clear error", async () => {
+    const path = join(tmpdir(), `colo-hybrid-silent-${process.pid}.sock`);
+    const silent: Server = createServer(() => {}).listen(path);
+    try {
+      const e = await LibvirtClient.connect(`qemu+unix:///system?socket=${path}`, {
+        callTimeout: 300,
+      }).catch((x: unknown) => x);
+      expect(e).toMatchObject({ kind: "timeout" });
+      expect((e as Error).message).toBe("auth list: no reply within 300 ms");
+    } finally {
+      silent.close();
+    }
+  });
+
+  it(
+    "connects over SSH through a real sshd, with the host key pinned",
+    async () => {
+      const sshd = await startSshd();
+      try {
+        const uri =
+          `qemu+ssh://root@127.0.0.1:${sshd.port}/system` +
+          `?keyfile=${sshd.identityFile}&known_hosts=${sshd.knownHostsFile}&no_tty=1`;
+        const lv = await LibvirtClient.connect(uri);
+        try {
+          const dom = await lv.lookupByName(domain.name);
+          expect(await lv.qmp(dom, "query-status")).toMatchObject({ status: "running" });
+        } finally {
+          await lv.close();
+        }
+        const wrong = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.identityFile}&known_hosts=/dev/null&no_tty=1`;
+        const e = await LibvirtClient.connect(wrong).catch((x: unknown) => x);
+        expect(e).toMatchObject({ kind: "connection" });
+        expect((e as Error).message).toMatch(/Host key verification failed/);
+      } finally {
+        await sshd.stop();
+      }
+    },
+    MINUTE,
+  );
+
+  it("connects over TLS with the test certificates, and says why when it cannot", async () => {
+    const lv = await LibvirtClient.connect(`${daemon.tlsUri}`);
+    try {
+      const dom = await lv.lookupByUuid(domain.uuid);
+      expect(await lv.qmp(dom, "query-status")).toMatchObject({ status: "running" });
+    } finally {
+      await lv.close();
+    }
+    const e = await LibvirtClient.connect(
+      `qemu+tls://127.0.0.1:${daemon.tlsPort}/system?pkipath=/nonexistent`,
+    ).catch((x: unknown) => x);
+    expect((e as Error).message).toMatch(
+      /cannot read the CA certificate \/nonexistent\/cacert.pem/,
+    );
+  });
+});
