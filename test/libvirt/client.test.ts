@@ -1,15 +1,17 @@
 // colo-hybrid's libvirt access against a real libvirtd and a real QEMU (TCG) domain: the same
 // contract for the RPC client and the virsh transport, then what only the client does
 // (concurrency, reconnect, SSH, TLS).
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_PARAMS } from "../../src/colo/params.js";
 import { Affect, type Libvirt, type QemuMonitorEvent } from "../../src/libvirt/api.js";
 import { LibvirtClient } from "../../src/libvirt/client.js";
+import { connectLibvirt } from "../../src/libvirt/connect.js";
 import { ErrorCode, LibvirtError, QmpError } from "../../src/libvirt/errors.js";
-import { VirshLibvirt } from "../../src/libvirt/virsh.js";
+import { decodeFrame, FrameDecoder } from "../../src/libvirt/rpc/message.js";
+import { KEEPALIVE, KeepaliveProc } from "../../src/libvirt/rpc/protocol.js";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
 import {
   formatMetadata,
@@ -66,8 +68,8 @@ const METADATA = {
 };
 
 describe.each([
-  ["RPC client", () => LibvirtClient.connect("qemu:///system")],
-  ["virsh", async () => new VirshLibvirt("qemu:///system")],
+  ["RPC client", () => connectLibvirt("qemu:///system", "rpc")],
+  ["virsh", () => connectLibvirt("qemu:///system", "virsh")],
 ])("libvirt through the %s", (_, open) => {
   let lv: Libvirt;
   beforeAll(async () => {
@@ -206,6 +208,47 @@ describe("the RPC client alone", () => {
     },
     2 * MINUTE,
   );
+
+  it("pings an idle daemon and hears its answers (keepalive)", async () => {
+    // A tap between client and libvirtd counts keepalive messages each way.
+    const tap = join(tmpdir(), `colo-hybrid-tap-${process.pid}.sock`);
+    const seen = { ping: 0, pong: 0 };
+    const count = (decoder: FrameDecoder, chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        const { header } = decodeFrame(frame);
+        if (header.prog !== KEEPALIVE.prog) continue;
+        if (header.proc === KeepaliveProc.ping) seen.ping++;
+        else seen.pong++;
+      }
+    };
+    const proxy = createServer((client) => {
+      const daemonSide = connect("/run/libvirt/libvirt-sock");
+      const up = new FrameDecoder();
+      const down = new FrameDecoder();
+      client.on("data", (c: Buffer) => count(up, c));
+      daemonSide.on("data", (c: Buffer) => count(down, c));
+      client.pipe(daemonSide).pipe(client);
+      client.on("close", () => daemonSide.destroy());
+    }).listen(tap);
+    try {
+      // One unanswered ping would close it: it stays up only if the pongs keep coming.
+      const lv = await LibvirtClient.connect(`qemu+unix:///system?socket=${tap}`, {
+        keepaliveInterval: 50,
+        keepaliveCount: 1,
+      });
+      let lost: Error | undefined;
+      lv.on("disconnected", (e: Error) => {
+        lost = e;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(lost).toBeUndefined();
+      expect(seen.ping).toBeGreaterThan(5);
+      expect(seen.pong).toBeGreaterThan(5);
+      await lv.close();
+    } finally {
+      proxy.close();
+    }
+  });
 
   it("times out a call the daemon never answers, with a clear error", async () => {
     const path = join(tmpdir(), `colo-hybrid-silent-${process.pid}.sock`);
