@@ -36,8 +36,8 @@ let daemon: Libvirtd;
 let domain: TestDomain;
 
 beforeAll(async () => {
-  await cleanupTestDomains();
   daemon = await startLibvirtd();
+  await cleanupTestDomains();
   domain = await defineTestDomain();
 }, 2 * MINUTE);
 

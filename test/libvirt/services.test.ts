@@ -168,7 +168,7 @@ describe("test services", { timeout: 2 * MINUTE }, () => {
   it("cleans up leftover test domains, and only those", async () => {
     const leftover = await defineTestDomain();
     const allNames = async () =>
-      (await virsh(["list", "--all", "--name"])).stdout.trim().split("\n");
+      (await virsh(["list", "--all", "--name"])).stdout.split("\n").filter((n) => n !== "");
     const before = await allNames();
     const removed = await cleanupTestDomains();
     expect(removed.sort()).toEqual([leftover.name, domain.name].sort());
