@@ -26,6 +26,9 @@ fi
 # anchor of the QMP round-trip benchmark.
 apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 gnutls-bin openssh-server \
   openssh-client dbus python3-libvirt
+# The COLO lab: its guest is Debian's kernel with a busybox initramfs, and gdb carries the
+# runtime workaround for QEMU 7.2's TCG bugs on the primary.
+apt_install linux-image-amd64 busybox-static gdb xz-utils
 
 # npm packages, exactly as locked; again only when the lock changed.
 if [ ! -f node_modules/.setup-stamp ] || [ package-lock.json -nt node_modules/.setup-stamp ]; then

@@ -1,6 +1,11 @@
 // colo-hybrid: the command-line interface.
+import { PairError } from "../libvirt/colo/plumbing.js";
+import { ProtectError } from "../libvirt/colo/protect.js";
+import { LibvirtError, QmpError } from "../libvirt/errors.js";
 import { CliError } from "./errors.js";
+import { PAIR_HELP, pair } from "./pair.js";
 import { paramsTable } from "./params-table.js";
+import { PROTECT_HELP, protectCommand } from "./protect.js";
 import { SIMULATE_HELP, simulate } from "./simulate.js";
 import { TRACE_HELP, trace } from "./trace.js";
 
@@ -12,10 +17,17 @@ commands:
   simulate FILE      replay a checkpoint trace through the policy
   trace synth        write a synthetic phase-changing trace
   params             list the policy parameters, their ranges and defaults
+  pair create DOMAIN make a shut-off domain a COLO primary and define its secondary
+  protect PRIMARY    start COLO replication of a pair and wait until both sides are in COLO
   help [COMMAND]     this text, or a command's
 `;
 
-const HELPS: Record<string, string> = { simulate: SIMULATE_HELP, trace: TRACE_HELP };
+const HELPS: Record<string, string> = {
+  simulate: SIMULATE_HELP,
+  trace: TRACE_HELP,
+  pair: PAIR_HELP,
+  protect: PROTECT_HELP,
+};
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
@@ -32,6 +44,10 @@ async function run(argv: string[]): Promise<void> {
     case "params":
       out.write(paramsTable());
       return;
+    case "pair":
+      return pair(args, out, process.stderr);
+    case "protect":
+      return protectCommand(args, process.stderr);
     case undefined:
     case "help":
     case "--help":
@@ -43,10 +59,17 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
+// `colo-hybrid simulate … | head` closes our output early: that is not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
 run(process.argv.slice(2)).catch((e: unknown) => {
   // parseArgs reports unknown options and missing values with a code of its own.
   const known =
-    e instanceof CliError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    [CliError, LibvirtError, QmpError, ProtectError, PairError].some((k) => e instanceof k) ||
+    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   process.stderr.write(`error: ${known ? (e as Error).message : (e as Error).stack}\n`);
   process.exitCode = 1;
 });

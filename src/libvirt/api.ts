@@ -70,6 +70,11 @@ export interface Libvirt extends EventEmitter {
   lookupByName(name: string): Promise<DomainRef>;
   lookupByUuid(uuid: string): Promise<DomainRef>;
   domainXml(dom: DomainRef, flags?: number): Promise<string>;
+  /**
+   * Defines a persistent domain from its XML (virDomainDefineXML): a new one, or a new
+   * configuration for the domain of the same name and UUID.
+   */
+  defineXml(xml: string): Promise<DomainRef>;
   domainState(dom: DomainRef): Promise<{ state: DomainStateName; reason: number }>;
   /** Our element under <metadata>, or undefined when the domain has none. */
   getMetadata(dom: DomainRef, uri: string, flags?: number): Promise<string | undefined>;

@@ -205,6 +205,12 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     return r.xml;
   }
 
+  async defineXml(xml: string): Promise<DomainRef> {
+    const what = "defining a domain";
+    const r = await this.connection(what).call(procedures.domainDefineXml, { xml }, what);
+    return fromWire(r.dom);
+  }
+
   async domainState(
     dom: DomainRef,
   ): Promise<{ state: (typeof DomainState)[number]; reason: number }> {

@@ -3,6 +3,9 @@
 // socket cannot be reached from the agent; LibvirtClient is the fast path.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
   type DomainRef,
@@ -15,6 +18,8 @@ import {
 } from "./api.js";
 import { ErrorCode, LibvirtError } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
+import { readDomainConfig } from "./xml/domain.js";
+import { parseXml } from "./xml/tree.js";
 
 export interface VirshOptions {
   binary: string;
@@ -122,6 +127,20 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     return this.run(["dumpxml", "--domain", dom.uuid, ...extra], `XML of '${dom.name}'`);
   }
 
+  async defineXml(xml: string): Promise<DomainRef> {
+    // virsh -q does not say which domain it defined: the XML does.
+    const { name } = readDomainConfig(parseXml(xml));
+    const dir = await mkdtemp(join(tmpdir(), "colo-hybrid-define-"));
+    try {
+      const file = join(dir, "domain.xml");
+      await writeFile(file, xml, { mode: 0o600 });
+      await this.run(["define", "--file", file], `defining domain '${name}'`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return this.lookup(name);
+  }
+
   async domainState(dom: DomainRef): Promise<{ state: DomainStateName; reason: number }> {
     const out = (
       await this.run(["domstate", "--domain", dom.uuid], `state of '${dom.name}'`)
@@ -222,19 +241,8 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     if (dom) args.push("--domain", dom.uuid);
     if (event) args.push("--event", event);
     return this.follow(args, (line) => {
-      const m = EVENT_LINE.exec(line);
-      if (!m) return;
-      const [, name, secs, frac, domain, details] = m as unknown as string[];
-      const seconds = Number(secs);
-      const micros = Number((frac as string).padEnd(6, "0").slice(0, 6));
-      handler({
-        domain: dom ?? { name: domain as string, uuid: "", id: -1 },
-        event: name as string,
-        seconds,
-        micros,
-        timestamp: seconds * 1000 + micros / 1000,
-        details: details === "<null>" ? undefined : JSON.parse(details as string),
-      });
+      const e = parseQemuEventLine(line);
+      if (e) handler(dom ? { ...e, domain: dom } : e);
     });
   }
 
@@ -261,6 +269,23 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     for (const c of this.children) c.kill();
     this.children.clear();
   }
+}
+
+/** One line of `virsh qemu-monitor-event --loop` (without --timestamp: QEMU's own stamp). */
+export function parseQemuEventLine(line: string): QemuMonitorEvent | undefined {
+  const m = EVENT_LINE.exec(line);
+  if (!m) return undefined;
+  const [, event, secs, frac, domain, details] = m as unknown as string[];
+  const seconds = Number(secs);
+  const micros = Number((frac as string).padEnd(6, "0").slice(0, 6));
+  return {
+    domain: { name: domain as string, uuid: "", id: -1 },
+    event: event as string,
+    seconds,
+    micros,
+    timestamp: seconds * 1000 + micros / 1000,
+    details: details === "<null>" ? undefined : JSON.parse(details as string),
+  };
 }
 
 function affect(flags: number): string[] {

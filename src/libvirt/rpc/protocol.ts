@@ -116,6 +116,14 @@ export const procedures = {
     xdr.struct({ xml: nonnullString }),
     true,
   ),
+  domainDefineXml: procedure(
+    REMOTE,
+    11,
+    xdr.struct({ xml: nonnullString }),
+    xdr.struct(dom),
+    // libvirt may probe QEMU's capabilities first.
+    true,
+  ),
   domainGetState: procedure(
     REMOTE,
     212,

@@ -29,32 +29,99 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Throws XmlError for text that is not XML, or not a domain's. */
 export function parseDomainXml(xml: string): DomainInfo {
-  const root = parseXml(xml);
+  const config = readDomainConfig(parseXml(xml));
+  const { uuid } = config;
+  if (uuid === undefined || !UUID.test(uuid)) {
+    const shown = uuid === undefined ? "missing" : `${JSON.stringify(uuid)} is not`;
+    throw new XmlError(`${shown} a UUID (8-4-4-4-12 hex digits)`, "domain/uuid");
+  }
+  return {
+    name: config.name,
+    uuid: uuid.toLowerCase(),
+    type: config.type,
+    colo: config.colo,
+    metadata: config.metadata,
+  };
+}
+
+/** A NIC: <interface>. */
+export interface Nic {
+  /** <interface type=...>: "user", "network", "bridge", ... */
+  type: string;
+  /** A user-set <alias name="ua-..."/>: libvirt names the netdev "host" + the alias. */
+  alias: string | undefined;
+}
+
+/** A <disk>. */
+export interface Disk {
+  /** "disk", "cdrom", "floppy", "lun". */
+  device: string;
+  /** <target dev=...>: "vda", "sdb". */
+  target: string | undefined;
+  /** What it holds (<source file|dev|dir|name|volume=...>); undefined for an empty drive. */
+  source: string | undefined;
+}
+
+/** What setting up a pair needs of a domain, including one not defined yet (no UUID). */
+export interface DomainConfig {
+  name: string;
+  /** As written, when there is one. */
+  uuid: string | undefined;
+  type: string;
+  nics: Nic[];
+  disks: Disk[];
+  /** Every <qemu:arg> value of <qemu:commandline>, in order. */
+  qemuArgs: string[];
+  colo: ColoPlumbing | undefined;
+  metadata: HybridMetadataResult | undefined;
+}
+
+/** Throws XmlError when `root` is not a libvirt domain with a type and a name. */
+export function readDomainConfig(root: XmlElement): DomainConfig {
   if (root.name !== "domain" || root.ns !== "") {
     throw new XmlError(`expected a libvirt <domain>, found <${root.name}>`, root.path);
   }
   const type = attrValue(root, "type");
   if (type === undefined || type === "") throw new XmlError("missing", "domain/@type");
-  const child = (name: string) => root.children.find((c) => c.ns === "" && c.name === name);
-  const name = child("name")?.text;
+  const name = child(root, "name")?.text;
   if (name === undefined || name === "") throw new XmlError("missing", "domain/name");
-  const uuid = child("uuid")?.text.trim();
-  if (uuid === undefined || !UUID.test(uuid)) {
-    const shown = uuid === undefined ? "missing" : `${JSON.stringify(uuid)} is not`;
-    throw new XmlError(`${shown} a UUID (8-4-4-4-12 hex digits)`, "domain/uuid");
-  }
-  const metadata = child("metadata");
+  const devices = root.children.filter((c) => c.ns === "" && c.name === "devices");
+  const all = (tag: string) =>
+    devices.flatMap((d) => d.children.filter((c) => c.ns === "" && c.name === tag));
+  const metadata = child(root, "metadata");
+  const qemuArgs = readQemuArgs(root);
   return {
     name,
-    uuid: uuid.toLowerCase(),
+    uuid: child(root, "uuid")?.text.trim(),
     type,
-    colo: coloPlumbing(root),
+    nics: all("interface").map((i) => ({
+      type: attrValue(i, "type") ?? "",
+      alias: childAttr(i, "alias", "name"),
+    })),
+    disks: all("disk").map((d) => ({
+      device: attrValue(d, "device") ?? "disk",
+      target: childAttr(d, "target", "dev"),
+      source: ["file", "dev", "dir", "name", "volume"]
+        .map((a) => childAttr(d, "source", a))
+        .find((v) => v !== undefined),
+    })),
+    qemuArgs,
+    colo: coloPlumbing(qemuArgs),
     metadata: metadata === undefined ? undefined : findMetadata(metadata),
   };
 }
 
-function coloPlumbing(root: XmlElement): ColoPlumbing | undefined {
-  const args = root.children
+function child(el: XmlElement, name: string): XmlElement | undefined {
+  return el.children.find((c) => c.ns === "" && c.name === name);
+}
+
+function childAttr(el: XmlElement, name: string, attr: string): string | undefined {
+  const c = child(el, name);
+  return c === undefined ? undefined : attrValue(c, attr);
+}
+
+function readQemuArgs(root: XmlElement): string[] {
+  return root.children
     .filter((c) => c.ns === QEMU_NS && c.name === "commandline")
     .flatMap((c) => c.children.filter((a) => a.ns === QEMU_NS && a.name === "arg"))
     .map((a) => {
@@ -62,6 +129,9 @@ function coloPlumbing(root: XmlElement): ColoPlumbing | undefined {
       if (value === undefined) throw new XmlError("missing", `${a.path}/@value`);
       return value;
     });
+}
+
+function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   const objects: string[] = [];
   const types = new Set<string>();
   let incoming: string | undefined;

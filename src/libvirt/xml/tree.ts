@@ -25,6 +25,8 @@ export class XmlError extends Error {
 export interface XmlAttr {
   /** Local name, without its prefix. */
   readonly name: string;
+  /** The prefix as written, kept for writing back (write.ts); "" for none. */
+  readonly prefix: string;
   /** Namespace URI; "" for an unprefixed attribute. */
   readonly ns: string;
   readonly value: string;
@@ -33,6 +35,8 @@ export interface XmlAttr {
 export interface XmlElement {
   /** Local name, without its prefix. */
   readonly name: string;
+  /** The prefix as written, kept for writing back (write.ts); "" for none. */
+  readonly prefix: string;
   /** Namespace URI resolved from the declarations in scope; "" for none. */
   readonly ns: string;
   /** Attributes, namespace declarations left out. */
@@ -192,7 +196,12 @@ function toElement(
     .map(([n, value]): XmlAttr => {
       const [p, local] = splitName(n, path);
       // Unprefixed attributes are in no namespace, whatever the default namespace.
-      return { name: local, ns: p === undefined ? "" : resolve(scope, p, path), value };
+      return {
+        name: local,
+        prefix: p ?? "",
+        ns: p === undefined ? "" : resolve(scope, p, path),
+        value,
+      };
     });
   const children: XmlElement[] = [];
   let text = "";
@@ -204,7 +213,15 @@ function toElement(
       for (const part of child["#cdata"] as Ordered[]) text += String(part["#text"] ?? "");
     }
   }
-  return { name, ns: resolve(scope, prefix, path), attrs, children, text, path };
+  return {
+    name,
+    prefix: prefix ?? "",
+    ns: resolve(scope, prefix, path),
+    attrs,
+    children,
+    text,
+    path,
+  };
 }
 
 const PREDEFINED = new Map([

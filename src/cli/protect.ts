@@ -1,0 +1,102 @@
+// `colo-hybrid protect PRIMARY`: start COLO replication of a pair made by `pair create`.
+import { parseArgs } from "node:util";
+import type { Libvirt } from "../libvirt/api.js";
+import { protect } from "../libvirt/colo/protect.js";
+import { connectLibvirt } from "../libvirt/connect.js";
+import { parseLibvirtUri } from "../libvirt/uri.js";
+import { parseDomainXml } from "../libvirt/xml/domain.js";
+import { CliError } from "./errors.js";
+
+export const PROTECT_HELP = `usage: colo-hybrid protect PRIMARY [options]
+
+Starts COLO replication from PRIMARY (a domain made by 'colo-hybrid pair create', running) to
+its secondary (started paused, waiting for the stream), and waits until both are in COLO.
+On failure both are left as they were where QEMU allows, and the error says why.
+
+  --connect URI   libvirt URI of the primary's host (default qemu:///system)
+  --period MS     checkpoint period in COLO (default: the domain's colo-period)
+  --timeout S     give up after S seconds (default 120)
+`;
+
+/** Where the primary sends the stream: the secondary's -incoming, with a wildcard made concrete. */
+export function migrationTarget(incoming: string, peerUri: string): string {
+  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d+)$/.exec(incoming);
+  if (!m)
+    throw new CliError(`the secondary listens on '${incoming}': only tcp:HOST:PORT is supported`);
+  const [, host, port] = m;
+  if (host !== "0.0.0.0" && host !== "[::]") return incoming;
+  return `tcp:${parseLibvirtUri(peerUri).host ?? "127.0.0.1"}:${port}`;
+}
+
+export async function protectCommand(args: string[], err: NodeJS.WritableStream): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      connect: { type: "string" },
+      period: { type: "string" },
+      timeout: { type: "string" },
+    },
+  });
+  const name = positionals[0];
+  if (name === undefined || positionals.length > 1)
+    throw new CliError("protect takes one PRIMARY domain");
+  const uri = values.connect ?? "qemu:///system";
+  const timeoutS = Number(values.timeout ?? 120);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw new CliError("--timeout takes a number of seconds > 0");
+
+  const lv = await connectLibvirt(uri);
+  const peers: Libvirt[] = [];
+  try {
+    const dom = await lv.lookupByName(name);
+    const meta = parseDomainXml(await lv.domainXml(dom)).metadata;
+    if (!meta)
+      throw new CliError(
+        `domain '${name}' has no colo-hybrid metadata: make the pair with 'colo-hybrid pair create'`,
+      );
+    if (!meta.ok)
+      throw new CliError(
+        `domain '${name}' has bad colo-hybrid metadata: ${meta.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`,
+      );
+    if (meta.value.role !== "primary")
+      throw new CliError(
+        `domain '${name}' is a COLO secondary: protect its primary, '${meta.value.peer.domain}'`,
+      );
+    const { peer } = meta.value;
+    const slv = peer.uri === uri ? lv : await connectLibvirt(peer.uri);
+    if (slv !== lv) peers.push(slv);
+    const sdom = await slv.lookupByName(peer.domain);
+    const incoming = parseDomainXml(await slv.domainXml(sdom)).colo?.incoming;
+    if (!incoming)
+      throw new CliError(
+        `the secondary '${peer.domain}' has no -incoming: it was not made by 'pair create'`,
+      );
+    const period =
+      values.period === undefined ? meta.value.params.coloPeriod : Number(values.period);
+    if (!Number.isInteger(period) || period <= 0)
+      throw new CliError("--period takes a whole number of ms");
+    const result = await protect(
+      { lv, dom },
+      { lv: slv, dom: sdom },
+      {
+        period,
+        migrationUri: migrationTarget(incoming, peer.uri),
+        timeoutMs: timeoutS * 1000,
+        onProgress: (p) =>
+          err.write(
+            `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
+          ),
+      },
+    );
+    const sides = `QEMU ${result.primary.text} (${result.primary.accelerator}) and QEMU ${result.secondary.text} (${result.secondary.accelerator})`;
+    process.stdout.write(
+      result.already
+        ? `Domain '${name}' is already in COLO with '${peer.domain}'\n`
+        : `Domain '${name}' protected: COLO with '${peer.domain}' after ${(result.elapsedMs / 1000).toFixed(1)} s; ${sides}\n`,
+    );
+  } finally {
+    for (const p of peers) await p.close();
+    await lv.close();
+  }
+}

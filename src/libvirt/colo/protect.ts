@@ -1,0 +1,161 @@
+// Starting COLO replication on a defined pair: the secondary waits for the incoming stream,
+// the primary migrates to it with x-colo, and both must report "colo". On any failure both
+// sides are put back as they were, as far as QEMU allows, and the error says why.
+import type { DomainRef, Libvirt } from "../api.js";
+import { atLeast, type QemuInfo, qemuInfo } from "./qemu-info.js";
+
+export interface PairSide {
+  lv: Libvirt;
+  dom: DomainRef;
+}
+
+export interface ProtectProgress {
+  phase: "checking" | "configuring" | "migrating" | "colo";
+  elapsedMs: number;
+  /** query-migrate's status on each side, once migrating. */
+  primary?: string;
+  secondary?: string;
+}
+
+export interface ProtectOptions {
+  /** x-checkpoint-delay in COLO mode, ms. */
+  period: number;
+  /** Where the secondary listens for the stream, e.g. "tcp:127.0.0.1:9005". */
+  migrationUri: string;
+  timeoutMs?: number;
+  pollMs?: number;
+  onProgress?: (p: ProtectProgress) => void;
+}
+
+export interface ProtectResult {
+  primary: QemuInfo;
+  secondary: QemuInfo;
+  /** The pair was in COLO already: nothing was changed. */
+  already: boolean;
+  elapsedMs: number;
+}
+
+export class ProtectError extends Error {
+  override name = "ProtectError";
+}
+
+type Status = { status: string; "error-desc"?: string };
+
+const migrateStatus = async (s: PairSide) => (await s.lv.qmp(s.dom, "query-migrate")) as Status;
+const runState = async (s: PairSide) =>
+  ((await s.lv.qmp(s.dom, "query-status")) as { status: string }).status;
+const xColo = (state: boolean) => ({ capabilities: [{ capability: "x-colo", state }] });
+
+export async function protect(
+  primary: PairSide,
+  secondary: PairSide,
+  opts: ProtectOptions,
+): Promise<ProtectResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const progress = (p: Omit<ProtectProgress, "elapsedMs">) =>
+    opts.onProgress?.({ ...p, elapsedMs: elapsed() });
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const pollMs = opts.pollMs ?? 200;
+
+  progress({ phase: "checking" });
+  const [pInfo, sInfo] = await Promise.all([
+    qemuInfo(primary.lv, primary.dom),
+    qemuInfo(secondary.lv, secondary.dom),
+  ]);
+  const names = `'${primary.dom.name}' (QEMU ${pInfo.text}) and '${secondary.dom.name}' (QEMU ${sInfo.text})`;
+  const [pMigrate, sState] = await Promise.all([migrateStatus(primary), runState(secondary)]);
+  if (pMigrate.status === "colo") {
+    return { primary: pInfo, secondary: sInfo, already: true, elapsedMs: elapsed() };
+  }
+  if (["setup", "active", "pre-switchover", "device"].includes(pMigrate.status)) {
+    throw new ProtectError(`'${primary.dom.name}' is already migrating (${pMigrate.status})`);
+  }
+  if (sState !== "inmigrate") {
+    throw new ProtectError(
+      `'${secondary.dom.name}' is not waiting for the incoming stream (its state is ${sState}): ` +
+        "start it paused with its -incoming plumbing first",
+    );
+  }
+  const caps = (await primary.lv.qmp(primary.dom, "query-migrate-capabilities")) as {
+    capability: string;
+  }[];
+  if (!caps.some((c) => c.capability === "x-colo")) {
+    throw new ProtectError(
+      `QEMU ${pInfo.text} on '${primary.dom.name}' has no x-colo capability: it was built without COLO`,
+    );
+  }
+  const before = (await primary.lv.qmp(primary.dom, "query-migrate-parameters")) as {
+    "x-checkpoint-delay": number;
+  };
+
+  // Puts the primary back as it was; the secondary can only be stopped, not rewound.
+  const undo = async (why: string): Promise<never> => {
+    const steps: Promise<unknown>[] = [
+      primary.lv.qmp(primary.dom, "migrate_cancel").catch(() => undefined),
+      primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(false)).catch(() => undefined),
+      primary.lv
+        .qmp(primary.dom, "migrate-set-parameters", {
+          "x-checkpoint-delay": before["x-checkpoint-delay"],
+        })
+        .catch(() => undefined),
+    ];
+    await Promise.all(steps);
+    if ((await runState(primary).catch(() => "")) === "postmigrate")
+      await primary.lv.qmp(primary.dom, "cont").catch(() => undefined);
+    const sNow = await runState(secondary).catch(() => "gone");
+    const sNote =
+      sNow === "inmigrate"
+        ? ""
+        : ` '${secondary.dom.name}' took the stream and is left ${sNow === "running" ? "stopped" : sNow}: restart it to try again.`;
+    if (sNow === "running") await secondary.lv.qmp(secondary.dom, "stop").catch(() => undefined);
+    throw new ProtectError(`${why}.${sNote}`);
+  };
+
+  progress({ phase: "configuring" });
+  try {
+    // From QEMU 8.1 the secondary must be told too; before, it learns it from the stream.
+    if (atLeast(sInfo, 8, 1))
+      await secondary.lv.qmp(secondary.dom, "migrate-set-capabilities", xColo(true));
+    await primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(true));
+    await primary.lv.qmp(primary.dom, "migrate-set-parameters", {
+      "x-checkpoint-delay": opts.period,
+    });
+    await primary.lv.qmp(primary.dom, "migrate", { uri: opts.migrationUri });
+  } catch (e) {
+    return undo(`could not start replication from ${names}: ${(e as Error).message}`);
+  }
+
+  for (;;) {
+    const [p, s] = await Promise.all([
+      migrateStatus(primary),
+      migrateStatus(secondary).catch(() => ({ status: "unknown" })),
+    ]);
+    progress({
+      phase: p.status === "colo" && s.status === "colo" ? "colo" : "migrating",
+      primary: p.status,
+      secondary: s.status,
+    });
+    if (p.status === "colo" && s.status === "colo") {
+      return { primary: pInfo, secondary: sInfo, already: false, elapsedMs: elapsed() };
+    }
+    if (p.status === "completed") {
+      return undo(
+        `QEMU ${pInfo.text} on '${primary.dom.name}' ended the migration "completed" instead of entering COLO ` +
+          '(a regression of QEMU 10.0 and 10.1, "migration: Always set DEVICE state", fixed upstream late 2025); ' +
+          "COLO needs a QEMU without it",
+      );
+    }
+    if (p.status === "failed" || p.status === "cancelled") {
+      return undo(
+        `replication from ${names} ${p.status}${p["error-desc"] ? `: ${p["error-desc"]}` : ""}`,
+      );
+    }
+    if (elapsed() > timeoutMs) {
+      return undo(
+        `${names} did not reach COLO within ${timeoutMs} ms (primary ${p.status}, secondary ${s.status})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -1,0 +1,122 @@
+// A real COLO pair on this host, brought up with the product's own code (planPair, protect):
+// the lab guest as the plain domain, primary and secondary defined through libvirt, the TCG
+// workaround on the primary where needed, replication started, a host port forwarded to the
+// primary's web server. teardown() removes everything it made, also after a failure.
+import { randomBytes } from "node:crypto";
+import type { Libvirt } from "../../src/libvirt/api.js";
+import { LibvirtClient } from "../../src/libvirt/client.js";
+import { planPair } from "../../src/libvirt/colo/plumbing.js";
+import { type PairSide, protect } from "../../src/libvirt/colo/protect.js";
+import { type QemuInfo, qemuInfo } from "../../src/libvirt/colo/qemu-info.js";
+import { startLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
+import { freePort } from "../support/sockets.js";
+import { waitUntil } from "../support/wait.js";
+import { buildGuest } from "./guest.js";
+import { consoleLogPath, forwardPort, guestDomainXml } from "./guest-domain.js";
+import { applyTcgWorkaround, type Workaround } from "./tcg-workaround.js";
+
+export interface LabPair {
+  lv: Libvirt;
+  primary: PairSide;
+  secondary: PairSide;
+  /** Host port forwarded to the primary's port 80. */
+  port: number;
+  ports: {
+    mirror: number;
+    compare: number;
+    compareIn: number;
+    compareOut: number;
+    migration: number;
+  };
+  info: { primary: QemuInfo; secondary: QemuInfo };
+  workaround: Workaround | undefined;
+  teardown(): Promise<void>;
+}
+
+export interface PairOptions {
+  /** x-checkpoint-delay in COLO, ms. */
+  period: number;
+  log?: (line: string) => void;
+}
+
+async function httpAnswers(port: number): Promise<boolean> {
+  const r = await fetch(`http://127.0.0.1:${port}/cgi-bin/fixed`, {
+    signal: AbortSignal.timeout(2000),
+  });
+  return r.ok;
+}
+
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+export async function startPair(opts: PairOptions): Promise<LabPair> {
+  const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
+  await startLibvirtd();
+  const guest = await buildGuest();
+  const name = `${TEST_DOMAIN_PREFIX}colo-${randomBytes(3).toString("hex")}`;
+  const [mirror, compare, compareIn, compareOut, migration, port] = (await distinctFreePorts(
+    6,
+  )) as number[];
+  const ports = { mirror, compare, compareIn, compareOut, migration } as LabPair["ports"];
+  const plan = planPair(guestDomainXml({ name, ...guest }), {
+    secondaryUri: "qemu:///system",
+    address: "127.0.0.1",
+    ports,
+    period: opts.period,
+  });
+  const lv = await LibvirtClient.connect("qemu:///system");
+  const made: string[] = [];
+  const teardown = async () => {
+    for (const n of made) {
+      await virsh(["destroy", n]).catch(() => undefined);
+      await virsh(["undefine", n]).catch(() => undefined);
+    }
+    await lv.close();
+  };
+  try {
+    // Both sides would log the console to the same file, which virtlogd holds open for one.
+    await lv.defineXml(
+      plan.secondary.xml.replace(consoleLogPath(name), consoleLogPath(plan.secondary.name)),
+    );
+    made.push(plan.secondary.name);
+    await lv.defineXml(plan.primary.xml);
+    made.push(plan.primary.name);
+    // The secondary first: the primary's start waits until the secondary has connected. Both
+    // stay paused until COLO runs: before that, colo-compare holds the primary's packets for
+    // want of the secondary's and the service would crawl.
+    await virsh(["start", plan.secondary.name, "--paused"]);
+    await virsh(["start", plan.primary.name, "--paused"]);
+    const primary: PairSide = { lv, dom: await lv.lookupByName(plan.primary.name) };
+    const secondary: PairSide = { lv, dom: await lv.lookupByName(plan.secondary.name) };
+    const info = {
+      primary: await qemuInfo(lv, primary.dom),
+      secondary: await qemuInfo(lv, secondary.dom),
+    };
+    const workaround = await applyTcgWorkaround(plan.primary.name, info.primary, log);
+    const result = await protect(primary, secondary, {
+      period: opts.period,
+      migrationUri: `tcp:127.0.0.1:${ports.migration}`,
+      onProgress: (p) =>
+        log(
+          `protect: ${p.phase} after ${p.elapsedMs} ms${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}`,
+        ),
+    });
+    log(
+      `COLO after ${result.elapsedMs} ms: ${plan.primary.name} (QEMU ${info.primary.text}) -> ${plan.secondary.name}`,
+    );
+    await forwardPort(plan.primary.name, port as number);
+    await waitUntil(
+      `${plan.primary.name} to boot and serve HTTP on 127.0.0.1:${port}`,
+      () => httpAnswers(port as number),
+      180_000,
+      500,
+    );
+    return { lv, primary, secondary, port: port as number, ports, info, workaround, teardown };
+  } catch (e) {
+    await teardown();
+    throw e;
+  }
+}

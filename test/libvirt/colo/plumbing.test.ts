@@ -1,0 +1,462 @@
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PARAMS } from "../../../src/colo/params.js";
+import {
+  DEFAULT_BASE_PORT,
+  type PairChoices,
+  PairError,
+  type PairPorts,
+  PORT_NAMES,
+  planPair,
+} from "../../../src/libvirt/colo/plumbing.js";
+import { parseDomainXml, QEMU_NS, readDomainConfig } from "../../../src/libvirt/xml/domain.js";
+import { parseXml } from "../../../src/libvirt/xml/tree.js";
+
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/xml/${name}.xml`, import.meta.url), "utf8");
+const UUID = "023a047a-c210-4b13-8bbc-0c95aee1b185";
+
+/** The lab's primary (web1-primary.xml) as it was before the pair: no plumbing, no metadata. */
+const WEB1 = fixture("web1-primary")
+  .replace(/ xmlns:qemu='[^']*'/, "")
+  .replace(/\n {2}<metadata>[\s\S]*<\/metadata>/, "")
+  .replace(/\n {2}<qemu:commandline>[\s\S]*<\/qemu:commandline>/, "")
+  .replace("<name>web1-primary</name>", "<name>web1</name>");
+
+/** The ports web1's fixtures were made with: A, B, C, D and the -incoming port. */
+const LAB_PORTS: PairPorts = {
+  mirror: 9003,
+  compare: 9004,
+  compareIn: 9001,
+  compareOut: 9005,
+  migration: 9998,
+};
+const LOCAL: PairChoices = { secondaryUri: "qemu:///system" };
+
+/** A domain with `devices` for its <devices>. */
+const plain = (devices: string, type = "qemu", extra = "") =>
+  `<domain type='${type}'${extra}><name>p</name><uuid>${UUID}</uuid><memory>65536</memory>` +
+  `<devices>${devices}</devices></domain>`;
+const USER_NIC = "<interface type='user'><model type='e1000'/></interface>";
+
+const config = (xml: string) => readDomainConfig(parseXml(xml));
+const problems = (xml: string, choices: Partial<PairChoices> = {}): readonly string[] => {
+  try {
+    planPair(xml, { ...LOCAL, ...choices });
+  } catch (e) {
+    if (e instanceof PairError) return e.problems;
+    throw e;
+  }
+  throw new Error("planned without error");
+};
+
+describe("planPair: the recipe", () => {
+  const plan = planPair(WEB1, {
+    ...LOCAL,
+    secondaryName: "web1-secondary",
+    ports: LAB_PORTS,
+  });
+
+  it("gives the primary colo-lab's chardevs and objects, exactly, on netdev hostnet0", () => {
+    expect(config(plan.primary.xml).qemuArgs).toEqual([
+      "-chardev",
+      "socket,id=mirror0,host=127.0.0.1,port=9003,server=on,wait=off",
+      "-chardev",
+      "socket,id=compare1,host=127.0.0.1,port=9004,server=on,wait=on",
+      "-chardev",
+      "socket,id=compare0,host=127.0.0.1,port=9001,server=on,wait=off",
+      "-chardev",
+      "socket,id=compare0-0,host=127.0.0.1,port=9001",
+      "-chardev",
+      "socket,id=compare_out,host=127.0.0.1,port=9005,server=on,wait=off",
+      "-chardev",
+      "socket,id=compare_out0,host=127.0.0.1,port=9005",
+      "-object",
+      "filter-mirror,id=m0,netdev=hostnet0,queue=tx,outdev=mirror0",
+      "-object",
+      "filter-redirector,id=redire0,netdev=hostnet0,queue=rx,indev=compare_out",
+      "-object",
+      "filter-redirector,id=redire1,netdev=hostnet0,queue=rx,outdev=compare0",
+      "-object",
+      "iothread,id=iothread1",
+      "-object",
+      "colo-compare,id=comp0,primary_in=compare0-0,secondary_in=compare1,outdev=compare_out0,iothread=iothread1",
+    ]);
+  });
+
+  it("gives the secondary colo-lab's chardevs, objects and -incoming, exactly", () => {
+    expect(config(plan.secondary.xml).qemuArgs).toEqual([
+      "-chardev",
+      "socket,id=red0,host=127.0.0.1,port=9003,reconnect=1",
+      "-chardev",
+      "socket,id=red1,host=127.0.0.1,port=9004,reconnect=1",
+      "-object",
+      "filter-redirector,id=f1,netdev=hostnet0,queue=tx,indev=red0",
+      "-object",
+      "filter-redirector,id=f2,netdev=hostnet0,queue=rx,outdev=red1",
+      "-object",
+      "filter-rewriter,id=rew0,netdev=hostnet0,queue=all",
+      "-incoming",
+      "tcp:127.0.0.1:9998",
+    ]);
+  });
+
+  it("is what the lab's own pair has (web1-primary.xml, web1-secondary.xml)", () => {
+    for (const side of ["primary", "secondary"] as const) {
+      expect(config(plan[side].xml).qemuArgs).toEqual(config(fixture(`web1-${side}`)).qemuArgs);
+    }
+  });
+
+  it("keeps the plain domain as the primary (name, UUID); the secondary gets a new UUID", () => {
+    expect(plan.primary.name).toBe("web1");
+    expect(parseDomainXml(plan.primary.xml)).toMatchObject({ name: "web1", uuid: UUID });
+    expect(plan.secondary.name).toBe("web1-secondary");
+    expect(config(plan.secondary.xml)).toMatchObject({ name: "web1-secondary", uuid: undefined });
+  });
+
+  it("declares xmlns:qemu on <domain>, and changes nothing else of the domain", () => {
+    for (const side of [plan.primary, plan.secondary]) {
+      expect(side.xml).toMatch(new RegExp(`^<domain type='qemu' xmlns:qemu='${QEMU_NS}'>\n`));
+      const rest = (xml: string) =>
+        parseXml(xml)
+          .children.filter((c) => !["name", "uuid", "metadata", "commandline"].includes(c.name))
+          .map((c) => c.path);
+      expect(rest(side.xml)).toEqual(rest(WEB1));
+      // Same devices, same MAC address, same PCI slots: the secondary is the primary's twin.
+      const devices = (xml: string) =>
+        xml.slice(xml.indexOf("<devices>"), xml.indexOf("</devices>"));
+      expect(devices(side.xml).replace(/\s+/g, "")).toBe(devices(WEB1).replace(/\s+/g, ""));
+    }
+  });
+
+  it("writes metadata on both sides, each peer pointing at the other", () => {
+    const primary = parseDomainXml(plan.primary.xml);
+    expect(primary.colo?.role).toBe("primary");
+    expect(primary.metadata).toEqual({
+      ok: true,
+      value: {
+        role: "primary",
+        peer: { uri: "qemu:///system", domain: "web1-secondary" },
+        protect: false,
+        params: DEFAULT_PARAMS,
+      },
+    });
+    // The secondary has no UUID until libvirt gives it one: read it without that check.
+    const secondary = config(plan.secondary.xml);
+    expect(secondary.colo).toEqual({
+      role: "secondary",
+      objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
+      incoming: "tcp:127.0.0.1:9998",
+    });
+    expect(secondary.metadata).toEqual({
+      ok: true,
+      value: {
+        role: "secondary",
+        peer: { uri: "qemu:///system", domain: "web1" },
+        protect: false,
+        params: DEFAULT_PARAMS,
+      },
+    });
+  });
+
+  it("warns that the primary's start waits for the secondary, and about TCG before QEMU 9.0", () => {
+    expect(plan.warnings).toEqual([
+      expect.stringMatching(
+        /^starting 'web1' waits until 'web1-secondary' has connected .*wait=on/,
+      ),
+      expect.stringMatching(/^'web1' runs under TCG/),
+    ]);
+    const kvm = planPair(WEB1.replace("type='qemu'", "type='kvm'"), LOCAL);
+    expect(kvm.warnings).toHaveLength(1);
+    const qemu9 = planPair(WEB1, { ...LOCAL, qemuVersion: { major: 9, minor: 0 } });
+    expect(qemu9.warnings).toHaveLength(1);
+  });
+
+  it("accepts a domain not defined yet (no UUID), as the lab writes it", () => {
+    const fresh = planPair(WEB1.replace(/<uuid>[^<]*<\/uuid>/, ""), LOCAL);
+    expect(config(fresh.primary.xml).uuid).toBeUndefined();
+    expect(config(fresh.primary.xml).colo?.role).toBe("primary");
+  });
+});
+
+describe("planPair: choices", () => {
+  const argsOf = (xml: string) => config(xml).qemuArgs.join(" ");
+
+  it("defaults the ports to a base port and the next four, in PORT_NAMES order", () => {
+    expect(planPair(WEB1, LOCAL).ports).toEqual({
+      mirror: DEFAULT_BASE_PORT,
+      compare: DEFAULT_BASE_PORT + 1,
+      compareIn: DEFAULT_BASE_PORT + 2,
+      compareOut: DEFAULT_BASE_PORT + 3,
+      migration: DEFAULT_BASE_PORT + 4,
+    });
+    const plan = planPair(WEB1, { ...LOCAL, basePort: 20_000 });
+    expect(PORT_NAMES.map((n) => plan.ports[n])).toEqual([20_000, 20_001, 20_002, 20_003, 20_004]);
+    expect(argsOf(plan.secondary.xml)).toContain("-incoming tcp:127.0.0.1:20004");
+  });
+
+  it("binds the servers the secondary reaches to the address; colo-compare's own to loopback", () => {
+    const plan = planPair(WEB1, {
+      ...LOCAL,
+      address: "192.0.2.10",
+      ports: LAB_PORTS,
+    });
+    const primary = argsOf(plan.primary.xml);
+    expect(primary).toContain("socket,id=mirror0,host=192.0.2.10,port=9003,server=on,wait=off");
+    expect(primary).toContain("socket,id=compare1,host=192.0.2.10,port=9004,server=on,wait=on");
+    expect(primary).toContain("socket,id=compare0,host=127.0.0.1,port=9001,server=on");
+    expect(primary).toContain("socket,id=compare_out0,host=127.0.0.1,port=9005 ");
+    const secondary = argsOf(plan.secondary.xml);
+    expect(secondary).toContain("socket,id=red0,host=192.0.2.10,port=9003,reconnect=1");
+    // One host: the secondary listens where the primary's host is reached.
+    expect(secondary).toContain("-incoming tcp:192.0.2.10:9998");
+  });
+
+  it("across hosts: listens on every address unless told, and warns about loopback and URIs", () => {
+    const remote = { secondaryUri: "qemu+ssh://root@host2/system" };
+    const plan = planPair(WEB1, { ...remote, ports: LAB_PORTS });
+    expect(argsOf(plan.secondary.xml)).toContain("-incoming tcp:0.0.0.0:9998");
+    expect(plan.warnings.join("\n")).toMatch(
+      /on host2, but it reaches the primary at 127\.0\.0\.1/,
+    );
+    expect(plan.warnings.join("\n")).toMatch(/peer URI qemu:\/\/\/system names host2 itself/);
+    expect(plan.warnings.join("\n")).toMatch(/every address of host2 \(port 9998\)/);
+    const told = planPair(WEB1, {
+      ...remote,
+      primaryUri: "qemu+ssh://root@host1/system",
+      address: "host1.example.org",
+      incomingAddress: "2001:db8::2",
+      ports: LAB_PORTS,
+    });
+    expect(argsOf(told.secondary.xml)).toContain("-incoming tcp:[2001:db8::2]:9998");
+    expect(argsOf(told.secondary.xml)).toContain("socket,id=red1,host=host1.example.org,port=9004");
+    expect(told.warnings).toHaveLength(2);
+    expect(config(told.secondary.xml).metadata).toMatchObject({
+      value: { peer: { uri: "qemu+ssh://root@host1/system", domain: "web1" } },
+    });
+    expect(parseDomainXml(told.primary.xml).metadata).toMatchObject({
+      value: { peer: { uri: "qemu+ssh://root@host2/system", domain: "web1-secondary" } },
+    });
+  });
+
+  it("writes reconnect-ms from QEMU 9.2 on, reconnect before; warns about QEMU 10.0", () => {
+    const at = (major: number, minor: number) =>
+      planPair(WEB1, { ...LOCAL, qemuVersion: { major, minor } });
+    expect(argsOf(at(9, 1).secondary.xml)).toContain(",reconnect=1 ");
+    expect(argsOf(at(9, 2).secondary.xml)).toContain(
+      "socket,id=red0,host=127.0.0.1,port=9000,reconnect-ms=1000",
+    );
+    expect(argsOf(at(9, 2).secondary.xml)).not.toContain("reconnect=1");
+    expect(at(10, 0).warnings.join("\n")).toMatch(/QEMU 10\.0 never enters COLO/);
+  });
+
+  it("stores the period and the parameters in both domains' metadata", () => {
+    const plan = planPair(WEB1, {
+      ...LOCAL,
+      period: 5000,
+      params: { "passive-count": "7", variant: "seed" },
+    });
+    const params = { ...DEFAULT_PARAMS, coloPeriod: 5000, passiveCount: 7, variant: "seed" };
+    expect(parseDomainXml(plan.primary.xml).metadata).toMatchObject({ value: { params } });
+    expect(config(plan.secondary.xml).metadata).toMatchObject({ value: { params } });
+  });
+
+  it("keeps the domain's own QEMU arguments and environment, and other tools' metadata", () => {
+    const xml = plain(USER_NIC, "qemu", ` xmlns:qemu='${QEMU_NS}'`).replace(
+      "</domain>",
+      "<metadata><x:y xmlns:x='urn:x'/></metadata><qemu:commandline><qemu:arg value='-no-hpet'/><qemu:env name='A' value='1'/></qemu:commandline></domain>",
+    );
+    const plan = planPair(xml, LOCAL);
+    for (const side of [plan.primary.xml, plan.secondary.xml]) {
+      expect(config(side).qemuArgs.slice(0, 2)).toEqual(["-no-hpet", "-chardev"]);
+      expect(side).toContain("<qemu:env name='A' value='1'/>");
+      expect(side).toContain("<x:y xmlns:x='urn:x'/>");
+    }
+  });
+
+  it("names the netdev after a user alias, as libvirt does", () => {
+    const nic = "<interface type='user'><alias name='ua-net'/></interface>";
+    expect(argsOf(planPair(plain(nic), LOCAL).primary.xml)).toContain("netdev=hostua-net,");
+  });
+
+  it("makes a renamed primary a new domain, and says the plain one stays", () => {
+    const plan = planPair(WEB1, { ...LOCAL, primaryName: "web1-a" });
+    expect(config(plan.primary.xml)).toMatchObject({ name: "web1-a", uuid: undefined });
+    expect(plan.secondary.name).toBe("web1-secondary");
+    expect(plan.warnings.join("\n")).toMatch(/'web1-a' is a new domain .*'web1' stays/);
+  });
+
+  it("replaces colo-hybrid metadata the domain had already, and says so", () => {
+    const had = fixture("web2-foreign-metadata").replace("<devices>", `<devices>${USER_NIC}`);
+    const plan = planPair(had, LOCAL);
+    expect(plan.warnings.join("\n")).toMatch(/'web2' had colo-hybrid metadata already/);
+    expect(parseDomainXml(plan.primary.xml).metadata).toMatchObject({
+      ok: true,
+      value: { role: "primary" },
+    });
+  });
+});
+
+describe("planPair: refusals", () => {
+  it("refuses a domain without a NIC, with two, or with another type than user", () => {
+    expect(problems(plain(""))).toEqual([
+      expect.stringMatching(/^no NIC: .*<interface type='user'>/),
+    ]);
+    expect(problems(plain(USER_NIC + USER_NIC))).toEqual([
+      expect.stringMatching(/^2 NICs: .*exactly one/),
+    ]);
+    for (const type of ["network", "bridge", "direct", "vhostuser"]) {
+      expect(problems(plain(`<interface type='${type}'/>`))).toEqual([
+        expect.stringMatching(
+          new RegExp(`^<interface type='${type}'> is not supported: only type='user'`),
+        ),
+      ]);
+    }
+  });
+
+  it("refuses disks, and cdroms and floppies with media; empty ones are fine", () => {
+    const disk =
+      "<disk type='file' device='disk'><source file='/v/a.img'/><target dev='vda'/></disk>";
+    const cdrom =
+      "<disk type='file' device='cdrom'><source file='/v/x.iso'/><target dev='sda'/></disk>";
+    const [only, ...none] = problems(plain(USER_NIC + disk + cdrom));
+    expect(none).toEqual([]);
+    expect(only).toBe(
+      "disks are not yet supported: COLO needs block replication (quorum + replication + NBD); " +
+        "protect a diskless domain or boot from kernel/initrd (found: disk vda (/v/a.img), cdrom sda (/v/x.iso))",
+    );
+    const empty =
+      "<disk type='file' device='cdrom'><target dev='sdb'/></disk>" +
+      "<disk type='file' device='floppy'><target dev='fda'/></disk>";
+    expect(planPair(plain(USER_NIC + empty), LOCAL).primary.name).toBe("p");
+    const block = "<disk type='block' device='lun'><source dev='/dev/sdz'/></disk>";
+    expect(problems(plain(USER_NIC + block))).toEqual([
+      expect.stringContaining("(found: lun (/dev/sdz))"),
+    ]);
+  });
+
+  it("refuses a domain that already carries COLO's plumbing, either side's", () => {
+    expect(problems(fixture("web1-primary"))).toEqual([
+      expect.stringMatching(
+        /^already a COLO domain: .*COLO primary's plumbing \(filter-mirror,id=m0, /,
+      ),
+    ]);
+    expect(problems(fixture("web1-secondary"))).toEqual([
+      expect.stringMatching(/^already a COLO domain: .*secondary's plumbing .*-incoming\)$/),
+    ]);
+  });
+
+  it("refuses domain types other than qemu and kvm", () => {
+    expect(problems(plain(USER_NIC, "xen"))).toEqual([
+      "domain type 'xen' is not supported: COLO pairs are QEMU domains (type 'qemu' or 'kvm')",
+    ]);
+  });
+
+  it("refuses ports out of range, not whole, or shared", () => {
+    const ports = { ...LAB_PORTS, mirror: 80, compareIn: 9004, migration: 65_536 };
+    expect(problems(WEB1, { ports })).toEqual([
+      "port mirror=80 is out of range: 1024..65535",
+      "port migration=65536 is out of range: 1024..65535",
+      "ports clash: compare, compareIn share port 9004",
+    ]);
+    expect(problems(WEB1, { ports: { ...LAB_PORTS, compare: 9004.5 } })).toEqual([
+      "port compare=9004.5 is out of range: 1024..65535",
+    ]);
+    expect(problems(WEB1, { basePort: 65_533 })).toEqual([
+      "port compareOut=65536 is out of range: 1024..65535",
+      "port migration=65537 is out of range: 1024..65535",
+    ]);
+    expect(problems(WEB1, { basePort: 20_000, ports: LAB_PORTS })).toEqual([
+      "give the five ports or a base port, not both",
+    ]);
+  });
+
+  it("refuses addresses that are not one, or a wildcard for the primary's", () => {
+    expect(problems(WEB1, { address: "127.0.0.1,server=on" })).toEqual([
+      expect.stringMatching(/^address '127\.0\.0\.1,server=on' is not allowed: not an IP address/),
+    ]);
+    expect(problems(WEB1, { address: "0.0.0.0" })).toEqual([
+      expect.stringMatching(/^address '0\.0\.0\.0' is not allowed: a wildcard/),
+    ]);
+    expect(problems(WEB1, { incomingAddress: "a b" })).toEqual([
+      "incoming address 'a b' is not allowed: not an IP address or host name",
+    ]);
+  });
+
+  it("refuses bad parameters, URIs and names; one host needs two names", () => {
+    expect(problems(WEB1, { period: 50 })).toEqual([
+      "colo-period=50 is out of range: 100..3600000 ms",
+    ]);
+    expect(problems(WEB1, { params: { "passive-limit": 30_000 } })).toEqual([
+      expect.stringMatching(/^colo-period=20000 must be more than passive-limit=30000/),
+    ]);
+    expect(problems(WEB1, { secondaryUri: "ftp://x/" })).toEqual([
+      expect.stringMatching(/^cannot write colo-hybrid metadata: uri="ftp:\/\/x\/" is not allowed/),
+    ]);
+    expect(problems(WEB1, { secondaryName: "web1" })).toEqual([
+      "the primary and the secondary are both named 'web1': on one host they need two names",
+    ]);
+    // On two hosts, one name will do.
+    const twins = planPair(WEB1, {
+      secondaryName: "web1",
+      secondaryUri: "qemu+tls://host2/system",
+    });
+    expect(twins.secondary.name).toBe("web1");
+  });
+
+  it("lists every problem at once", () => {
+    const disk = "<disk type='file' device='disk'><source file='/a'/></disk>";
+    let error: unknown;
+    try {
+      planPair(plain(disk, "xen"), { ...LOCAL, address: "0.0.0.0", period: 1, basePort: 80 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PairError);
+    const e = error as PairError;
+    expect(e.problems).toHaveLength(10);
+    expect(e.message.split("\n")[0]).toBe("cannot make a COLO pair of 'p':");
+    expect(e.message.split("\n").slice(1)).toEqual(e.problems.map((p) => `  - ${p}`));
+  });
+
+  it("never makes two channels share a port, given five distinct valid ports", () => {
+    const port = fc.integer({ min: 1024, max: 65_535 });
+    const ports = fc
+      .uniqueArray(port, { minLength: 5, maxLength: 5 })
+      .map(
+        (list) =>
+          Object.fromEntries(PORT_NAMES.map((n, i) => [n, list[i]])) as unknown as PairPorts,
+      );
+    fc.assert(
+      fc.property(ports, (p) => {
+        const plan = planPair(WEB1, { ...LOCAL, ports: p });
+        const listeners = new Map<number, string>();
+        const connects = new Map<string, number>();
+        for (const side of [plan.primary.xml, plan.secondary.xml]) {
+          const args = config(side).qemuArgs;
+          for (const [i, arg] of args.entries()) {
+            const chardev = /^socket,id=([^,]+),host=[^,]+,port=(\d+)(,server=on)?/.exec(arg);
+            if (args[i - 1] === "-incoming") {
+              const at = Number(arg.split(":").at(-1));
+              expect(listeners.has(at)).toBe(false);
+              listeners.set(at, "incoming");
+            } else if (chardev?.[3]) {
+              expect(listeners.has(Number(chardev[2]))).toBe(false);
+              listeners.set(Number(chardev[2]), chardev[1] as string);
+            } else if (chardev) connects.set(chardev[1] as string, Number(chardev[2]));
+          }
+        }
+        // Each port has one listener, and each client reaches the listener it is meant for.
+        expect([...listeners.keys()].sort()).toEqual(Object.values(p).sort());
+        const server = (port: number | undefined) => listeners.get(port ?? -1);
+        expect(server(connects.get("red0"))).toBe("mirror0");
+        expect(server(connects.get("red1"))).toBe("compare1");
+        expect(server(connects.get("compare0-0"))).toBe("compare0");
+        expect(server(connects.get("compare_out0"))).toBe("compare_out");
+        expect(listeners.get(p.migration)).toBe("incoming");
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
