@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup build lint format typecheck test check demo bench clean
+.PHONY: all setup build lint format typecheck test check demo demo-stop bench clean
 
 all: build
 
@@ -30,15 +30,12 @@ test: build
 
 check: setup lint typecheck test
 
-DEMO_TRACE := test/fixtures/traces/demo-phases.jsonl
-
+# A live COLO pair on this host under a phase-changing load; it stays up until demo-stop.
 demo: setup build
-	@node dist/colo-hybrid.mjs simulate $(DEMO_TRACE)
-	@echo
-	@echo "That was $(DEMO_TRACE): a synthetic COLO pair under idle, divergent and convergent"
-	@echo "load, with the policy in the loop. The same trace decided as the 2015 RFC would:"
-	@echo "  node dist/colo-hybrid.mjs simulate $(DEMO_TRACE) --variant seed"
-	@echo "Nothing was started; there is nothing to stop."
+	$(NODE_BIN)/tsx test/lab/demo.ts start
+
+demo-stop:
+	$(NODE_BIN)/tsx test/lab/demo.ts stop
 
 bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts

@@ -77,15 +77,16 @@ export function renderReport(
       const labels = [...new Set(r.marks.map((m) => m.label))];
       out.push(`  load |${markRow(r.marks, r.start, step, width)}|  (${labels.join(", ")})`);
     }
-    const right = seconds(r.end);
-    out.push(`       ${seconds(r.start).padEnd(width + 2 - right.length)}${right}`, "");
+    // Times from the trace's start: recorded traces carry QEMU's wall-clock stamps.
+    const right = seconds(duration);
+    out.push(`       ${seconds(0).padEnd(width + 2 - right.length)}${right}`, "");
   }
   out.push("Transitions");
   if (r.transitions.length === 0) out.push("  none");
   for (const tr of r.transitions) {
     const arrow = `${tr.from === "colo" ? "COLO" : "passive"} -> ${tr.to === "colo" ? "COLO" : "passive"}`;
     out.push(
-      `  ${seconds(tr.t).padStart(10)}  ${arrow.padEnd(16)}  ${describeTransition(tr, params)}`,
+      `  ${seconds(tr.t - r.start).padStart(10)}  ${arrow.padEnd(16)}  ${describeTransition(tr, params)}`,
     );
   }
   const triggers = Object.entries(checkpoints.byTrigger)
