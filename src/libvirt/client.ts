@@ -363,6 +363,8 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     if (!conn || conn.isClosed) return;
     try {
       await conn.call(procedures.connectClose, undefined, "close");
+    } catch {
+      // The daemon (or the ssh proxy in front of it) may hang up before it replies.
     } finally {
       conn.close();
     }

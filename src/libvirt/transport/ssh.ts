@@ -53,11 +53,11 @@ export function openSsh(uri: LibvirtUri, timeoutMs: number): Promise<Duplex> {
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   const what = `ssh to ${uri.host}`;
   const failure = (detail: string) => new LibvirtError("connection", `${what}: ${detail}`);
-  // ssh's own failures (auth, host key, no route) only show as its exit and its stderr.
+  // ssh's own failures (auth, host key, no route) only show as its exit and its stderr; a
+  // clean exit is the remote end hanging up (virt-ssh-helper leaves once the daemon closes).
   child.once("exit", (code, signal) => {
-    if (!stream.destroyed) {
-      stream.destroy(failure(stderr.trim() || `ssh exited (${code ?? signal})`));
-    }
+    if (stream.destroyed) return;
+    stream.destroy(code === 0 ? undefined : failure(stderr.trim() || `ssh exited (${code ?? signal})`));
   });
   stream.once("close", () => {
     if (child.exitCode === null) child.kill();
