@@ -57,7 +57,9 @@ export function openSsh(uri: LibvirtUri, timeoutMs: number): Promise<Duplex> {
   // clean exit is the remote end hanging up (virt-ssh-helper leaves once the daemon closes).
   child.once("exit", (code, signal) => {
     if (stream.destroyed) return;
-    stream.destroy(code === 0 ? undefined : failure(stderr.trim() || `ssh exited (${code ?? signal})`));
+    stream.destroy(
+      code === 0 ? undefined : failure(stderr.trim() || `ssh exited (${code ?? signal})`),
+    );
   });
   stream.once("close", () => {
     if (child.exitCode === null) child.kill();
