@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { primaryFailover, secondaryFailover } from "../../src/libvirt/colo/failover.js";
+import { run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { waitUntil } from "../support/wait.js";
 import { forwardPort } from "./guest-domain.js";
@@ -122,9 +123,21 @@ describe("a COLO pair on one host", () => {
 describe("secondary-side failover", () => {
   let pair: LabPair;
   beforeAll(async () => {
-    pair = await startPair({ period: PERIOD });
+    pair = await startPair({ period: PERIOD, via: "cli" });
   }, 5 * MINUTE);
   afterAll(() => pair?.teardown(), 2 * MINUTE);
+
+  it("was protected by `colo-hybrid protect`, which leaves a pair in COLO alone", async () => {
+    expect(await migrate(pair.primary)).toBe("colo");
+    const again = await run(process.execPath, [
+      "dist/colo-hybrid.mjs",
+      "protect",
+      pair.primary.dom.name,
+    ]);
+    expect(again.stdout).toBe(
+      `Domain '${pair.primary.dom.name}' is already in COLO with '${pair.secondary.dom.name}'\n`,
+    );
+  });
 
   it(
     "takes over when the primary's QEMU dies, and serves through the secondary",

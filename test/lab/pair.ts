@@ -8,6 +8,8 @@ import { LibvirtClient } from "../../src/libvirt/client.js";
 import { planPair } from "../../src/libvirt/colo/plumbing.js";
 import { type PairSide, protect } from "../../src/libvirt/colo/protect.js";
 import { type QemuInfo, qemuInfo } from "../../src/libvirt/colo/qemu-info.js";
+import { run } from "../support/exec.js";
+import { isAlive } from "../support/processes.js";
 import { startLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
 import { freePort } from "../support/sockets.js";
 import { waitUntil } from "../support/wait.js";
@@ -36,6 +38,8 @@ export interface LabPair {
 export interface PairOptions {
   /** x-checkpoint-delay in COLO, ms. */
   period: number;
+  /** Start replication with the library (default) or the `colo-hybrid protect` command. */
+  via?: "library" | "cli";
   log?: (line: string) => void;
 }
 
@@ -69,11 +73,14 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
   });
   const lv = await LibvirtClient.connect("qemu:///system");
   const made: string[] = [];
+  let gdbPid: number | undefined;
   const teardown = async () => {
     for (const n of made) {
       await virsh(["destroy", n]).catch(() => undefined);
       await virsh(["undefine", n]).catch(() => undefined);
     }
+    // gdb leaves with its QEMU; a gdb that did not is ended by its PID.
+    if (gdbPid !== undefined && isAlive(gdbPid)) process.kill(gdbPid, "SIGKILL");
     await lv.close();
   };
   try {
@@ -96,17 +103,30 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
       secondary: await qemuInfo(lv, secondary.dom),
     };
     const workaround = await applyTcgWorkaround(plan.primary.name, info.primary, log);
-    const result = await protect(primary, secondary, {
-      period: opts.period,
-      migrationUri: `tcp:127.0.0.1:${ports.migration}`,
-      onProgress: (p) =>
-        log(
-          `protect: ${p.phase} after ${p.elapsedMs} ms${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}`,
-        ),
-    });
-    log(
-      `COLO after ${result.elapsedMs} ms: ${plan.primary.name} (QEMU ${info.primary.text}) -> ${plan.secondary.name}`,
-    );
+    gdbPid = workaround?.gdbPid;
+    if (opts.via === "cli") {
+      // The user's way: `colo-hybrid protect PRIMARY`, reading the pair from its metadata.
+      const r = await run(
+        process.execPath,
+        ["dist/colo-hybrid.mjs", "protect", plan.primary.name],
+        {
+          timeoutMs: 180_000,
+        },
+      );
+      log(`colo-hybrid protect: ${r.stdout.trim()}`);
+    } else {
+      const result = await protect(primary, secondary, {
+        period: opts.period,
+        migrationUri: `tcp:127.0.0.1:${ports.migration}`,
+        onProgress: (p) =>
+          log(
+            `protect: ${p.phase} after ${p.elapsedMs} ms${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}`,
+          ),
+      });
+      log(
+        `COLO after ${result.elapsedMs} ms: ${plan.primary.name} (QEMU ${info.primary.text}) -> ${plan.secondary.name}`,
+      );
+    }
     await forwardPort(plan.primary.name, port as number);
     await waitUntil(
       `${plan.primary.name} to boot and serve HTTP on 127.0.0.1:${port}`,
