@@ -12,7 +12,7 @@ import {
   uuidToBytes,
   uuidToString,
 } from "./api.js";
-import { ErrorCode, LibvirtError } from "./errors.js";
+import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
 import { type ConnectionOptions, RpcConnection } from "./rpc/connection.js";
 import { decodeBody } from "./rpc/message.js";
@@ -225,17 +225,12 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
 
   async getMetadata(dom: DomainRef, uri: string, flags = 0): Promise<string | undefined> {
     const what = `metadata of '${dom.name}'`;
-    try {
-      const r = await this.connection(what).call(
-        procedures.domainGetMetadata,
-        { dom: toWire(dom), type: METADATA_ELEMENT, uri, flags },
-        what,
-      );
-      return r.metadata;
-    } catch (e) {
-      if (e instanceof LibvirtError && e.code === ErrorCode.noDomainMetadata) return undefined;
-      throw e;
-    }
+    const call = this.connection(what).call(
+      procedures.domainGetMetadata,
+      { dom: toWire(dom), type: METADATA_ELEMENT, uri, flags },
+      what,
+    );
+    return (await unlessAbsent(call, ErrorCode.noDomainMetadata))?.metadata;
   }
 
   async setMetadata(

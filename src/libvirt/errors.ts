@@ -60,3 +60,13 @@ export class QmpError extends Error {
     this.name = "QmpError";
   }
 }
+
+/** The value of `call`, or undefined where libvirt answers that the thing is not there (`code`). */
+export async function unlessAbsent<T>(call: Promise<T>, code: number): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (e) {
+    if (e instanceof LibvirtError && e.code === code) return undefined;
+    throw e;
+  }
+}

@@ -16,7 +16,7 @@ import {
   type QemuMonitorEvent,
   type Subscription,
 } from "./api.js";
-import { ErrorCode, LibvirtError } from "./errors.js";
+import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
 import { readDomainConfig } from "./xml/domain.js";
 import { parseXml } from "./xml/tree.js";
@@ -150,16 +150,11 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
   }
 
   async getMetadata(dom: DomainRef, uri: string, flags = 0): Promise<string | undefined> {
-    try {
-      const out = await this.run(
-        ["metadata", "--domain", dom.uuid, "--uri", uri, ...affect(flags)],
-        `metadata of '${dom.name}'`,
-      );
-      return out.trimEnd();
-    } catch (e) {
-      if (e instanceof LibvirtError && e.code === ErrorCode.noDomainMetadata) return undefined;
-      throw e;
-    }
+    const call = this.run(
+      ["metadata", "--domain", dom.uuid, "--uri", uri, ...affect(flags)],
+      `metadata of '${dom.name}'`,
+    );
+    return (await unlessAbsent(call, ErrorCode.noDomainMetadata))?.trimEnd();
   }
 
   async setMetadata(

@@ -8,6 +8,7 @@ import { DEFAULT_PARAMS } from "../../../src/colo/params.js";
 import { parseDomainXml, QEMU_NS } from "../../../src/libvirt/xml/domain.js";
 import { formatMetadata, METADATA_NS, parseMetadata } from "../../../src/libvirt/xml/metadata.js";
 import { XmlError } from "../../../src/libvirt/xml/tree.js";
+import { prng } from "../../../src/trace/synthetic.js";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/xml/${name}.xml`, import.meta.url), "utf8");
@@ -26,18 +27,6 @@ const METADATA = [
 
 /** Longest time one input may take; a hang, or anything worse than linear, shows here. */
 const SLOW_MS = 1000;
-
-/** mulberry32: small, fast, and the same sequence on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = [
   "<",
