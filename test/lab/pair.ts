@@ -14,7 +14,7 @@ import { startLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js
 import { freePort } from "../support/sockets.js";
 import { waitUntil } from "../support/wait.js";
 import { buildGuest } from "./guest.js";
-import { consoleLogPath, forwardPort, guestDomainXml } from "./guest-domain.js";
+import { forwardPort, guestDomainXml } from "./guest-domain.js";
 import { applyTcgWorkaround, type Workaround } from "./tcg-workaround.js";
 
 export interface LabPair {
@@ -84,10 +84,7 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
     await lv.close();
   };
   try {
-    // Both sides would log the console to the same file, which virtlogd holds open for one.
-    await lv.defineXml(
-      plan.secondary.xml.replace(consoleLogPath(name), consoleLogPath(plan.secondary.name)),
-    );
+    await lv.defineXml(plan.secondary.xml);
     made.push(plan.secondary.name);
     await lv.defineXml(plan.primary.xml);
     made.push(plan.primary.name);

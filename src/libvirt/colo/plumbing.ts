@@ -216,6 +216,15 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       uuid: null,
       qemuArgs: [...plain.qemuArgs, ...secondaryArgs(netdev, address, incoming, ports, version)],
       metadata: secondaryMeta,
+      renameFiles: (path) => {
+        // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
+        // gets its own, named after it where the path names the primary.
+        const own = path.includes(plain.name)
+          ? path.replaceAll(plain.name, secondaryName)
+          : `${path}.secondary`;
+        if (own !== path) warnings.push(`the secondary logs to ${own}, not ${path}`);
+        return own;
+      },
     }),
   );
 

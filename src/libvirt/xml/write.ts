@@ -23,7 +23,12 @@ export interface DomainEdits {
   qemuArgs?: readonly string[];
   /** Our element in <metadata>, in its namespace; other tools' elements stay. */
   metadata?: HybridMetadata;
+  /** New paths for the files character devices write (serial, console, channel logs). */
+  renameFiles?: (path: string) => string;
 }
+
+/** Character devices whose output can go to a file QEMU opens (through virtlogd). */
+const CHARDEVS = new Set(["serial", "console", "channel", "parallel"]);
 
 /** Children of <domain> that come before <metadata> in libvirt's own order. */
 const HEAD = ["name", "uuid", "genid", "title", "description"];
@@ -80,6 +85,34 @@ export function editDomain(root: XmlElement, edits: DomainEdits): XmlElement {
     const edited = { ...old, children: [...args, ...old.children.filter((a) => !isArg(a))] };
     if (first >= 0) children[first] = edited;
     else children.push(edited);
+  }
+  if (edits.renameFiles !== undefined) {
+    const rename = edits.renameFiles;
+    const renamed = (el: XmlElement): XmlElement => ({
+      ...el,
+      attrs: el.attrs.map((a) =>
+        a.ns === "" && (a.name === "path" || a.name === "file")
+          ? { ...a, value: rename(a.value) }
+          : a,
+      ),
+    });
+    children = children.map((devices) =>
+      devices.ns === "" && devices.name === "devices"
+        ? {
+            ...devices,
+            children: devices.children.map((dev) =>
+              dev.ns === "" && CHARDEVS.has(dev.name)
+                ? {
+                    ...dev,
+                    children: dev.children.map((c) =>
+                      c.ns === "" && (c.name === "source" || c.name === "log") ? renamed(c) : c,
+                    ),
+                  }
+                : dev,
+            ),
+          }
+        : devices,
+    );
   }
   return { ...root, children };
 }

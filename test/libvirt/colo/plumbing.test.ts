@@ -460,3 +460,19 @@ describe("planPair: refusals", () => {
     );
   });
 });
+
+describe("planPair: files the two QEMUs would share", () => {
+  it("gives the secondary its own console and serial logs, and says so", () => {
+    const devices =
+      USER_NIC +
+      "<serial type='file'><source path='/var/log/lab/p.log'/></serial>" +
+      "<console type='pty'><log file='/var/log/lab/console.log'/></console>";
+    const plan = planPair(plain(devices), { ...LOCAL, secondaryName: "p-2nd" });
+    expect(plan.primary.xml).toContain("path='/var/log/lab/p.log'");
+    expect(plan.secondary.xml).toContain("path='/var/log/lab/p-2nd.log'");
+    expect(plan.secondary.xml).toContain("file='/var/log/lab/console.log.secondary'");
+    expect(plan.warnings).toContain(
+      "the secondary logs to /var/log/lab/p-2nd.log, not /var/log/lab/p.log",
+    );
+  });
+});
