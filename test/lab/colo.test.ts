@@ -4,8 +4,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { primaryFailover, secondaryFailover } from "../../src/libvirt/colo/failover.js";
+import { ProtectError, protect } from "../../src/libvirt/colo/protect.js";
 import { run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
+import { freePort } from "../support/sockets.js";
 import { waitUntil } from "../support/wait.js";
 import { forwardPort } from "./guest-domain.js";
 import { runLoad } from "./load.js";
@@ -120,12 +122,47 @@ describe("a COLO pair on one host", () => {
   );
 });
 
+let undone: { error: unknown; xColo: unknown; delay: unknown; primary: string; secondary: string };
+
+/** protect() aimed at a port nobody listens on: it must fail, say why, and undo its settings. */
+async function failedProtect(
+  primary: LabPair["primary"],
+  secondary: LabPair["secondary"],
+): Promise<void> {
+  const nobody = await freePort();
+  const error = await protect(primary, secondary, {
+    period: 1234,
+    migrationUri: `tcp:127.0.0.1:${nobody}`,
+  }).catch((e: unknown) => e);
+  const caps = (await primary.lv.qmp(primary.dom, "query-migrate-capabilities")) as {
+    capability: string;
+    state: boolean;
+  }[];
+  const params = (await primary.lv.qmp(primary.dom, "query-migrate-parameters")) as {
+    "x-checkpoint-delay": number;
+  };
+  undone = {
+    error,
+    xColo: caps.find((c) => c.capability === "x-colo")?.state,
+    delay: params["x-checkpoint-delay"],
+    primary: await runState(primary),
+    secondary: await runState(secondary),
+  };
+}
+
 describe("secondary-side failover", () => {
   let pair: LabPair;
   beforeAll(async () => {
-    pair = await startPair({ period: PERIOD, via: "cli" });
+    pair = await startPair({ period: PERIOD, via: "cli", beforeProtect: failedProtect });
   }, 5 * MINUTE);
   afterAll(() => pair?.teardown(), 2 * MINUTE);
+
+  it("undid a protect that failed, and said why", () => {
+    expect(undone.error).toBeInstanceOf(ProtectError);
+    expect((undone.error as Error).message).toMatch(/failed/);
+    expect(undone).toMatchObject({ xColo: false, primary: "prelaunch", secondary: "inmigrate" });
+    expect(undone.delay).not.toBe(1234);
+  });
 
   it("was protected by `colo-hybrid protect`, which leaves a pair in COLO alone", async () => {
     expect(await migrate(pair.primary)).toBe("colo");

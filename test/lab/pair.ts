@@ -40,6 +40,8 @@ export interface PairOptions {
   period: number;
   /** Start replication with the library (default) or the `colo-hybrid protect` command. */
   via?: "library" | "cli";
+  /** Runs once both sides are up, before replication starts: a test's chance to try things. */
+  beforeProtect?: (primary: PairSide, secondary: PairSide) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -101,6 +103,7 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
     };
     const workaround = await applyTcgWorkaround(plan.primary.name, info.primary, log);
     gdbPid = workaround?.gdbPid;
+    await opts.beforeProtect?.(primary, secondary);
     if (opts.via === "cli") {
       // The user's way: `colo-hybrid protect PRIMARY`, reading the pair from its metadata.
       const r = await run(
