@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
 import { type CliRun, cli, HOST_NODE } from "../support/cli.js";
+import { testDomainXml } from "../support/domains.js";
 import {
   defineTestDomain,
   type Libvirtd,
@@ -22,26 +23,12 @@ let daemon: Libvirtd;
 let tmp: string;
 
 /** A plain domain as pair create wants it: diskless, one user NIC; defined, not started. */
-function plainXml(name: string, devices = ""): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <devices>
-    <controller type='usb' model='none'/>
+const USER_NIC = `
     <interface type='user'>
       <mac address='52:54:00:c0:10:99'/>
       <model type='e1000'/>
-    </interface>${devices}
-    <serial type='pty'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
-}
+    </interface>`;
+const plainXml = (name: string, devices = "") => testDomainXml(name, USER_NIC + devices);
 
 async function define(xml: string): Promise<void> {
   const file = join(tmp, `${randomBytes(4).toString("hex")}.xml`);

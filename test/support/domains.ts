@@ -23,7 +23,8 @@ export interface TestDomainOptions {
   paused?: boolean;
 }
 
-function testDomainXml(name: string): string {
+/** A tiny TCG domain; `devices` go before its serial port (e.g. a NIC). */
+export function testDomainXml(name: string, devices = ""): string {
   return `<domain type='qemu'>
   <name>${name}</name>
   <memory unit='MiB'>64</memory>
@@ -32,7 +33,7 @@ function testDomainXml(name: string): string {
     <type arch='x86_64' machine='pc'>hvm</type>
   </os>
   <devices>
-    <controller type='usb' model='none'/>
+    <controller type='usb' model='none'/>${devices}
     <serial type='pty'/>
     <memballoon model='none'/>
   </devices>

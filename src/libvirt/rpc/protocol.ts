@@ -80,7 +80,7 @@ const procedure = <A extends XdrType, R extends XdrType>(
 const dom = { dom: domainRef };
 
 /** Feature numbers for connectSupportsFeature (libvirt_internal.h). */
-export const Feature = { programKeepalive: 10, remoteEventCallback: 14 } as const;
+export const Feature = { programKeepalive: 10 } as const;
 /** remote_auth_type. */
 export const AuthType = { none: 0, sasl: 1, polkit: 2 } as const;
 
@@ -93,7 +93,6 @@ export const procedures = {
   ),
   connectClose: procedure(REMOTE, 2, xdr.void, xdr.void),
   connectGetLibVersion: procedure(REMOTE, 157, xdr.void, xdr.struct({ libVer: xdr.uhyper })),
-  connectGetVersion: procedure(REMOTE, 4, xdr.void, xdr.struct({ hvVer: xdr.uhyper })),
   connectSupportsFeature: procedure(
     REMOTE,
     60,
