@@ -29,6 +29,9 @@ apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 gnutls-bin ope
 # The COLO lab: its guest is Debian's kernel with a busybox initramfs, and gdb carries the
 # runtime workaround for QEMU 7.2's TCG bugs on the primary.
 apt_install linux-image-amd64 busybox-static gdb xz-utils
+# The agent's unit is checked with systemd-analyze; the Cockpit page is served by a real
+# cockpit-ws and driven in Debian's Chromium; the .deb and .rpm are built and linted here.
+apt_install systemd cockpit-ws cockpit-bridge chromium debhelper rpm rpmlint lintian fakeroot
 
 # npm packages, exactly as locked; again only when the lock changed.
 if [ ! -f node_modules/.setup-stamp ] || [ package-lock.json -nt node_modules/.setup-stamp ]; then

@@ -14,6 +14,7 @@ export interface Params {
   warmup: number;
   enabled: boolean;
   variant: Variant;
+  autoFailover: boolean;
 }
 
 export type ParamKey = keyof Params;
@@ -110,6 +111,15 @@ export const PARAMETERS: readonly ParamSpec[] = [
     values: VARIANTS,
     default: "corrected",
     summary: "'seed' decides exactly as the 2015 RFC; 'corrected' fixes its biases.",
+  },
+  {
+    // The agent's, not the policy's: kept here so that one schema validates and stores all.
+    key: "autoFailover",
+    name: "auto-failover",
+    kind: "bool",
+    unit: "",
+    default: true,
+    summary: "Agent: when COLO ends, fail the primary over so it never stays paused.",
   },
 ];
 

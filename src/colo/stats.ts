@@ -162,22 +162,32 @@ export class CheckpointStats {
   }
 
   /** Recent checkpoints, oldest first (at most `capacity`). */
+  /** The newest checkpoint, if any. */
+  latest(): CheckpointRecord | undefined {
+    return this.size === 0
+      ? undefined
+      : this.record((this.head - 1 + this.opts.capacity) % this.opts.capacity);
+  }
+
   recent(): CheckpointRecord[] {
     const out: CheckpointRecord[] = [];
     const n = this.opts.capacity;
     for (let k = this.size - 1; k >= 0; k--) {
-      const i = (this.head - 1 - k + 2 * n) % n;
-      const length = this.ringLength[i] as number;
-      const pause = this.ringPause[i] as number;
-      out.push({
-        t: this.ringT[i] as number,
-        mode: MODES[this.ringMode[i] as number] as Mode,
-        length: Number.isNaN(length) ? undefined : length,
-        pause: Number.isNaN(pause) ? undefined : pause,
-        mean: this.ringMean[i] as number,
-      });
+      out.push(this.record((this.head - 1 - k + 2 * n) % n));
     }
     return out;
+  }
+
+  private record(i: number): CheckpointRecord {
+    const length = this.ringLength[i] as number;
+    const pause = this.ringPause[i] as number;
+    return {
+      t: this.ringT[i] as number,
+      mode: MODES[this.ringMode[i] as number] as Mode,
+      length: Number.isNaN(length) ? undefined : length,
+      pause: Number.isNaN(pause) ? undefined : pause,
+      mean: this.ringMean[i] as number,
+    };
   }
 
   snapshot(now: number): StatsSnapshot {

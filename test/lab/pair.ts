@@ -3,6 +3,7 @@
 // workaround on the primary where needed, replication started, a host port forwarded to the
 // primary's web server. teardown() removes everything it made, also after a failure.
 import { randomBytes } from "node:crypto";
+import type { ParamPatch } from "../../src/colo/params.js";
 import type { Libvirt } from "../../src/libvirt/api.js";
 import { LibvirtClient } from "../../src/libvirt/client.js";
 import { planPair } from "../../src/libvirt/colo/plumbing.js";
@@ -38,6 +39,8 @@ export interface LabPair {
 export interface PairOptions {
   /** x-checkpoint-delay in COLO, ms. */
   period: number;
+  /** Policy parameters over the defaults, stored in both domains' metadata. */
+  params?: ParamPatch;
   /** Start replication with the library (default) or the `colo-hybrid protect` command. */
   via?: "library" | "cli";
   /** Runs once both sides are up, before replication starts: a test's chance to try things. */
@@ -72,6 +75,7 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
     address: "127.0.0.1",
     ports,
     period: opts.period,
+    ...(opts.params && { params: opts.params }),
   });
   const lv = await LibvirtClient.connect("qemu:///system");
   const made: string[] = [];

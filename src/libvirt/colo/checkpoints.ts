@@ -17,6 +17,18 @@ export class CheckpointReader {
     this.requested = true;
   }
 
+  /** The pair was found in COLO (an agent starting or reconnecting mid-replication). */
+  joined(t: number): PolicyEvent {
+    this.inColo = true;
+    this.requested = false;
+    return { type: "colo-start", t };
+  }
+
+  /** COLO was found to have ended without our seeing its events. */
+  left(): void {
+    this.inColo = false;
+  }
+
   /** The policy event `e` stands for, if any. */
   read(e: QemuMonitorEvent): PolicyEvent | undefined {
     const t = e.timestamp;

@@ -256,6 +256,7 @@ describe("formatMetadata", () => {
         "    <warmup>5</warmup>",
         "    <enabled>true</enabled>",
         "    <variant>corrected</variant>",
+        "    <auto-failover>true</auto-failover>",
         "  </params>",
         "</hybrid>",
       ].join("\n"),
