@@ -17,7 +17,7 @@ import {
   type SideState,
   setCheckpointDelay,
 } from "../libvirt/colo/pair-state.js";
-import { type PairSide, protect } from "../libvirt/colo/protect.js";
+import { migrationTarget, type PairSide, protect } from "../libvirt/colo/protect.js";
 import { qemuInfo } from "../libvirt/colo/qemu-info.js";
 import { connectLibvirt, type Via } from "../libvirt/connect.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
@@ -28,7 +28,7 @@ import {
   METADATA_NS,
 } from "../libvirt/xml/metadata.js";
 import { coloReasonOf, coloStateOf } from "./colo-state.js";
-import type { Logger } from "./log.js";
+import { type Level, type Logger, makeLogger } from "./log.js";
 import {
   type AgentControl,
   type AgentStatus,
@@ -44,7 +44,8 @@ export interface AgentOptions {
   /** This host's libvirt. */
   uri: string;
   via?: Via;
-  log: Logger;
+  /** Default: lines on stderr naming the domain (log.ts). */
+  log?: Logger;
   /** How long to wait before trying an unreachable peer again, ms. */
   peerRetryMs?: number;
 }
@@ -84,6 +85,7 @@ export class Agent extends EventEmitter implements AgentControl {
   private closed = false;
   private peerTimer: NodeJS.Timeout | undefined;
   private readonly closers: (() => Promise<void>)[] = [];
+  private readonly logger: Logger;
 
   private constructor(
     private readonly lv: Libvirt,
@@ -93,6 +95,7 @@ export class Agent extends EventEmitter implements AgentControl {
   ) {
     super();
     this.core = new HybridCore(meta.params);
+    this.logger = opts.log ?? makeLogger(dom.name);
   }
 
   /** Connects, reads the domain's metadata and QEMU's state, and starts following it. */
@@ -361,21 +364,14 @@ export class Agent extends EventEmitter implements AgentControl {
     this.held = false;
     this.record("colo", `COLO ended: ${reason}`, "warning");
     if (this.role !== "primary") {
-      this.applySide(await readSide(this.lv, this.dom).catch(() => this.sideUnknown()));
+      // Taking over is the admin's call: the primary may still be serving.
+      this.setColo("exited", `${reason}; 'colo-hybrid failover' makes this secondary run alone`);
       return;
     }
     // The period outlives COLO in QEMU's migration parameters: leave it as COLO mode wants it.
     if (!this.native) await this.setPeriod(this.params.coloPeriod);
-    const run = await readSide(this.lv, this.dom).catch(() => this.sideUnknown());
-    if (run.run !== "running" && this.params.autoFailover) {
-      await this.failover().catch(() => undefined);
-    } else {
-      this.applySide(run);
-    }
-  }
-
-  private sideUnknown(): SideState {
-    return { migration: "none", coloMode: "none", lastColoMode: "none", coloReason: "", run: "" };
+    if (this.params.autoFailover) await this.failover().catch(() => undefined);
+    else this.setColo("exited", `${reason}; auto-failover is off: the primary may be paused`);
   }
 
   async failover(): Promise<void> {
@@ -401,10 +397,11 @@ export class Agent extends EventEmitter implements AgentControl {
       if (incoming === undefined) {
         throw new AgentError(`the secondary '${peer.dom.name}' has no -incoming address`);
       }
-      this.log("info", `starting replication to '${peer.dom.name}' (${incoming})`);
+      const migrationUri = migrationTarget(incoming, this.meta.peer.uri);
+      this.log("info", `starting replication to '${peer.dom.name}' (${migrationUri})`);
       await protect({ lv: this.lv, dom: this.dom }, peer, {
         period: this.params.coloPeriod,
-        migrationUri: incoming,
+        migrationUri,
       });
     } catch (e) {
       this.error(`cannot start replication: ${message(e)}`);
@@ -504,8 +501,8 @@ export class Agent extends EventEmitter implements AgentControl {
     this.record("error", text, "error");
   }
 
-  private log(level: "info" | "warning" | "error", text: string): void {
-    this.opts.log(level, text);
+  log(level: Level, text: string): void {
+    this.logger(level, text);
   }
 
   private changed(): void {

@@ -1,7 +1,11 @@
 // colo-hybrid: the command-line interface.
+import { AgentError } from "../agent/agent.js";
+import { AGENT_HELP, runAgent } from "../agent/main.js";
+import { BusError } from "../dbus/bus.js";
 import { PairError } from "../libvirt/colo/plumbing.js";
 import { ProtectError } from "../libvirt/colo/protect.js";
 import { LibvirtError, QmpError } from "../libvirt/errors.js";
+import { AGENT_HELPS, events, failover, get, list, set, status } from "./agents.js";
 import { CliError } from "./errors.js";
 import { PAIR_HELP, pair } from "./pair.js";
 import { paramsTable } from "./params-table.js";
@@ -19,6 +23,12 @@ commands:
   params             list the policy parameters, their ranges and defaults
   pair create DOMAIN make a shut-off domain a COLO primary and define its secondary
   protect PRIMARY    start COLO replication of a pair and wait until both sides are in COLO
+  list               the agents on this host: role, COLO state, mode, mean, checkpoints
+  status [DOMAIN]    an agent's state in full, or every agent's (--json)
+  get DOMAIN [KEY]   an agent's parameters, or one of them
+  set DOMAIN K=V...  change an agent's parameters, all or nothing
+  events DOMAIN      follow an agent: mode changes, checkpoints, COLO state, errors
+  failover DOMAIN    this side of the pair leaves COLO and runs alone
   help [COMMAND]     this text, or a command's
 `;
 
@@ -27,6 +37,8 @@ const HELPS: Record<string, string> = {
   trace: TRACE_HELP,
   pair: PAIR_HELP,
   protect: PROTECT_HELP,
+  agent: AGENT_HELP,
+  ...AGENT_HELPS,
 };
 
 async function run(argv: string[]): Promise<void> {
@@ -48,6 +60,20 @@ async function run(argv: string[]): Promise<void> {
       return pair(args, out, process.stderr);
     case "protect":
       return protectCommand(args, process.stderr);
+    case "list":
+      return list(args, out);
+    case "status":
+      return status(args, out);
+    case "get":
+      return get(args, out);
+    case "set":
+      return set(args);
+    case "events":
+      return events(args, out);
+    case "failover":
+      return failover(args, out);
+    case "agent":
+      return runAgent(args);
     case undefined:
     case "help":
     case "--help":
@@ -68,8 +94,9 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 run(process.argv.slice(2)).catch((e: unknown) => {
   // parseArgs reports unknown options and missing values with a code of its own.
   const known =
-    [CliError, LibvirtError, QmpError, ProtectError, PairError].some((k) => e instanceof k) ||
-    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    [CliError, LibvirtError, QmpError, ProtectError, PairError, AgentError, BusError].some(
+      (k) => e instanceof k,
+    ) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   process.stderr.write(`error: ${known ? (e as Error).message : (e as Error).stack}\n`);
   process.exitCode = 1;
 });

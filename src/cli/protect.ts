@@ -1,9 +1,8 @@
 // `colo-hybrid protect PRIMARY`: start COLO replication of a pair made by `pair create`.
 import { parseArgs } from "node:util";
 import type { Libvirt } from "../libvirt/api.js";
-import { protect } from "../libvirt/colo/protect.js";
+import { migrationTarget, protect } from "../libvirt/colo/protect.js";
 import { connectLibvirt } from "../libvirt/connect.js";
-import { parseLibvirtUri } from "../libvirt/uri.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { CliError } from "./errors.js";
 
@@ -17,16 +16,6 @@ On failure both are left as they were where QEMU allows, and the error says why.
   --period MS     checkpoint period in COLO (default: the domain's colo-period)
   --timeout S     give up after S seconds (default 120)
 `;
-
-/** Where the primary sends the stream: the secondary's -incoming, with a wildcard made concrete. */
-export function migrationTarget(incoming: string, peerUri: string): string {
-  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d+)$/.exec(incoming);
-  if (!m)
-    throw new CliError(`the secondary listens on '${incoming}': only tcp:HOST:PORT is supported`);
-  const [, host, port] = m;
-  if (host !== "0.0.0.0" && host !== "[::]") return incoming;
-  return `tcp:${parseLibvirtUri(peerUri).host ?? "127.0.0.1"}:${port}`;
-}
 
 export async function protectCommand(args: string[], err: NodeJS.WritableStream): Promise<void> {
   const { values, positionals } = parseArgs({

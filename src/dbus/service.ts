@@ -1,0 +1,244 @@
+// An agent on the system bus (docs/dbus.md): its own bus name and one object whose properties
+// follow the agent, methods that call into it, and signals: ModeChanged as it happens, Tick with
+// the checkpoints that ended at most once a second, PropertiesChanged for what really changed at
+// most a few times a second (the agent says "changed" far more often than anything changes).
+import {
+  DBusError,
+  interface as dbusInterface,
+  NameFlag,
+  RequestNameReply,
+  type Variant,
+} from "@jellybrick/dbus-next";
+import type { AgentControl, SetParamsResult } from "../agent/status.js";
+import type { Transition } from "../colo/events.js";
+import type { CheckpointRecord } from "../colo/stats.js";
+import { type BusError, FAILED, INVALID_ARGS, SystemBus } from "./bus.js";
+import { busNameForUuid, INTERFACE, OBJECT_PATH } from "./names.js";
+import {
+  CHECKPOINT,
+  checkpointTuple,
+  PROPERTIES,
+  PROPERTY_NAMES,
+  type PropertyName,
+  plain,
+  propertyValues,
+} from "./values.js";
+
+const PROPERTIES_INTERVAL_MS = 250;
+const TICK_INTERVAL_MS = 1000;
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+class AgentInterface extends dbusInterface.Interface {
+  private cached: Record<PropertyName, unknown> | undefined;
+
+  constructor(private readonly control: AgentControl) {
+    super(INTERFACE);
+    // The library's constructor sets these as own fields (undefined), hiding what
+    // configureMembers put on the prototype: without this the object exports no members.
+    for (const k of ["$properties", "$methods", "$signals"] as const) delete this[k];
+  }
+
+  /** Every property from one status(): GetAll reads the properties one by one. */
+  values(): Record<PropertyName, unknown> {
+    if (this.cached === undefined) {
+      this.cached = propertyValues(this.control.status());
+      queueMicrotask(() => {
+        this.cached = undefined;
+      });
+    }
+    return this.cached;
+  }
+
+  async SetParameters(patch: Record<string, Variant>): Promise<void> {
+    let result: SetParamsResult;
+    try {
+      result = await this.control.setParams(plain(patch) as Record<string, unknown>);
+    } catch (e) {
+      // Valid, but the agent could not store them (libvirt refused the metadata).
+      throw new DBusError(FAILED, messageOf(e));
+    }
+    if (!result.ok)
+      throw new DBusError(INVALID_ARGS, result.errors.map((e) => e.message).join("\n"));
+  }
+
+  async Failover(): Promise<void> {
+    try {
+      await this.control.failover();
+    } catch (e) {
+      throw new DBusError(FAILED, messageOf(e));
+    }
+  }
+
+  ResetStatistics(): void {
+    this.control.resetStats();
+  }
+
+  RecentCheckpoints(): unknown[] {
+    return this.control.recent().map(checkpointTuple);
+  }
+
+  // Signals: dbus-next sends what these return.
+  ModeChanged(t: Transition): unknown[] {
+    return [t.from, t.to, t.reason, t.mean];
+  }
+
+  Tick(checkpoints: readonly CheckpointRecord[]): unknown[] {
+    return checkpoints.map(checkpointTuple);
+  }
+}
+
+for (const name of PROPERTY_NAMES) {
+  Object.defineProperty(AgentInterface.prototype, name, {
+    get(this: AgentInterface) {
+      return this.values()[name];
+    },
+  });
+}
+
+AgentInterface.configureMembers({
+  properties: Object.fromEntries(
+    PROPERTY_NAMES.map((name) => [
+      name,
+      { signature: PROPERTIES[name].signature, access: dbusInterface.ACCESS_READ },
+    ]),
+  ),
+  methods: {
+    SetParameters: { inSignature: "a{sv}" },
+    Failover: {},
+    ResetStatistics: {},
+    RecentCheckpoints: { outSignature: `a${CHECKPOINT}` },
+  },
+  signals: {
+    ModeChanged: { signature: "sssd" },
+    Tick: { signature: `a${CHECKPOINT}` },
+  },
+});
+
+/** Runs `fn` soon after trigger(), and never twice within `intervalMs`. */
+class Throttle {
+  private timer: NodeJS.Timeout | undefined;
+  private last = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly fn: () => void,
+  ) {}
+
+  trigger(): void {
+    if (this.timer !== undefined) return;
+    const wait = Math.max(0, this.last + this.intervalMs - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.last = performance.now();
+      this.fn();
+    }, wait);
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+export interface PublishedAgent {
+  readonly busName: string;
+  /** Settles, with why, if the connection to the bus breaks: the agent is then unreachable. */
+  readonly lost: Promise<BusError>;
+  /** Gives the name up and leaves the bus. */
+  close(): Promise<void>;
+}
+
+/** Why `name` cannot be ours: who holds it. */
+async function holder(bus: SystemBus, name: string): Promise<string> {
+  try {
+    const [owner] = await bus.callBus("GetNameOwner", "s", [name]);
+    const [pid] = await bus.callBus("GetConnectionUnixProcessID", "s", [owner]);
+    return `process ${pid} holds it (another agent of this domain?)`;
+  } catch {
+    return "another connection holds it";
+  }
+}
+
+async function ownName(bus: SystemBus, name: string): Promise<void> {
+  let reply: unknown;
+  try {
+    [reply] = await bus.callBus("RequestName", "su", [name, NameFlag.DO_NOT_QUEUE]);
+  } catch (e) {
+    throw new Error(
+      `cannot own ${name} on the system bus: ${messageOf(e)} (is org.colo_hybrid.Agent.conf installed in /usr/share/dbus-1/system.d?)`,
+    );
+  }
+  if (reply !== RequestNameReply.PRIMARY_OWNER)
+    throw new Error(`cannot own ${name} on the system bus: ${await holder(bus, name)}`);
+}
+
+/** Puts the agent on the system bus under its domain's name; fails if that name is taken. */
+export async function publishAgent(control: AgentControl, uuid: string): Promise<PublishedAgent> {
+  const busName = busNameForUuid(uuid);
+  const bus = await SystemBus.connect();
+  const iface = new AgentInterface(control);
+  // Exported before the name is taken: whoever sees the name appear finds the object.
+  bus.bus.export(OBJECT_PATH, iface);
+  try {
+    await ownName(bus, busName);
+  } catch (e) {
+    bus.close();
+    throw e;
+  }
+
+  // What PropertiesChanged last said (or GetAll could have seen), by property, as JSON.
+  const shown = new Map<string, string>();
+  const changes = () => {
+    const values = propertyValues(control.status());
+    const changed: Record<string, unknown> = {};
+    for (const name of PROPERTY_NAMES) {
+      const text = JSON.stringify(values[name]);
+      if (shown.get(name) === text) continue;
+      shown.set(name, text);
+      changed[name] = values[name];
+    }
+    return changed;
+  };
+  changes();
+  const properties = new Throttle(PROPERTIES_INTERVAL_MS, () => {
+    const changed = changes();
+    if (Object.keys(changed).length > 0)
+      dbusInterface.Interface.emitPropertiesChanged(iface, changed);
+  });
+
+  let ended: CheckpointRecord[] = [];
+  const tick = new Throttle(TICK_INTERVAL_MS, () => {
+    iface.Tick(ended);
+    ended = [];
+  });
+
+  const onChanged = () => properties.trigger();
+  const onTransition = (t: Transition) => iface.ModeChanged(t);
+  const onCheckpoint = (c: CheckpointRecord) => {
+    ended.push(c);
+    tick.trigger();
+  };
+  control.on("changed", onChanged);
+  control.on("transition", onTransition);
+  control.on("checkpoint", onCheckpoint);
+
+  let closed = false;
+  return {
+    busName,
+    lost: bus.lost,
+    async close() {
+      if (closed) return;
+      closed = true;
+      control.off("changed", onChanged);
+      control.off("transition", onTransition);
+      control.off("checkpoint", onCheckpoint);
+      properties.cancel();
+      tick.cancel();
+      // Leaving the bus releases the name too; released first, it never names a missing object.
+      await bus.callBus("ReleaseName", "s", [busName]).catch(() => undefined);
+      bus.bus.unexport(OBJECT_PATH, iface);
+      bus.close();
+    },
+  };
+}

@@ -1,0 +1,278 @@
+// The product end to end on a live COLO pair: the hook installed where libvirt runs it starts
+// each domain's agent; the primary's agent follows the checkpoints, goes passive under divergent
+// load (holding the secondary), comes back, takes parameters over D-Bus and the CLI, and keeps
+// the primary running through the fault drills. Real libvirtd, QEMU 7.2 under TCG, system bus.
+import { execFileSync } from "node:child_process";
+import { copyFileSync, readFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentClient } from "../../src/dbus/client.js";
+import { busNameForUuid } from "../../src/dbus/names.js";
+import type { AgentProperties } from "../../src/dbus/values.js";
+import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
+import { cli } from "../support/cli.js";
+import { run } from "../support/exec.js";
+import { isAlive } from "../support/processes.js";
+import { ensureSystemBus, restartLibvirtd, virsh } from "../support/services.js";
+import { waitUntil } from "../support/wait.js";
+import { runLoad } from "./load.js";
+import { type LabPair, startPair } from "./pair.js";
+
+const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
+const POLICY = "/etc/dbus-1/system.d/org.colo_hybrid.Agent.conf";
+const PERIOD = 3000;
+const PASSIVE_COUNT = 20;
+
+const reloadBus = () =>
+  run("dbus-send", [
+    "--system",
+    "--dest=org.freedesktop.DBus",
+    "--type=method_call",
+    "/",
+    "org.freedesktop.DBus.ReloadConfig",
+  ]);
+
+/** User plus system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const qemuPid = (domain: string) =>
+  Number(readFileSync(`/run/libvirt/qemu/${domain}.pid`, "utf8").trim());
+
+/** The agent process of a domain (the supervisor's child), by its command line. */
+function agentPid(uuid: string): number | undefined {
+  const pattern = `colo-hybrid.mjs agent --uuid ${uuid.replaceAll("-", "")}`;
+  try {
+    const pid = Number(execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" }).split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined; // pgrep: no such process
+  }
+}
+
+describe("the agent on a live COLO pair", () => {
+  let pair: LabPair;
+  let client: AgentClient;
+  let primaryBus: string;
+  let primaryName: string;
+  const props = (): Promise<AgentProperties> => client.properties(primaryBus);
+  const waitFor = (what: string, ok: (p: AgentProperties) => boolean, timeoutMs = 60_000) =>
+    waitUntil(what, async () => ok(await props()), timeoutMs, 200);
+  const qmp = async (side: "primary" | "secondary", command: string) =>
+    pair.lv.qmp(pair[side].dom, command) as Promise<Record<string, unknown>>;
+
+  beforeAll(async () => {
+    await ensureSystemBus();
+    copyFileSync("packaging/dbus/org.colo_hybrid.Agent.conf", POLICY);
+    await reloadBus();
+    // The hook as a package installs it, but for the checkout's bundles; libvirtd reads hooks
+    // only when it starts.
+    await run("make", [
+      "--no-print-directory",
+      "install-hook",
+      `LIBDIR=${resolve("dist")}`,
+      `NODE=${process.execPath}`,
+    ]);
+    await restartLibvirtd();
+    pair = await startPair({
+      period: PERIOD,
+      params: { "colo-period": PERIOD, "passive-count": PASSIVE_COUNT },
+    });
+    primaryName = pair.primary.dom.name;
+    primaryBus = busNameForUuid(pair.primary.dom.uuid);
+    client = await AgentClient.connect();
+  }, 600_000);
+
+  afterAll(async () => {
+    client?.close();
+    await pair?.teardown();
+    rmSync(HOOK, { force: true });
+    await restartLibvirtd();
+    rmSync(POLICY, { force: true });
+    await reloadBus();
+  }, 180_000);
+
+  it("starting the pair through libvirt started an agent per domain via the hook", async () => {
+    const wanted = [pair.primary.dom.uuid, pair.secondary.dom.uuid];
+    await waitUntil(
+      "both agents on the bus",
+      async () => {
+        const uuids = (await client.agents()).map((a) => a.uuid);
+        return wanted.every((u) => uuids.includes(u));
+      },
+      60_000,
+    );
+    await waitFor("the primary's agent to see COLO", (p) => p.ColoState === "colo");
+    const p = await props();
+    expect(p).toMatchObject({
+      Domain: primaryName,
+      Role: "primary",
+      PeerDomain: pair.secondary.dom.name,
+      PeerUri: "qemu:///system",
+      Mode: "colo",
+    });
+    expect(p.QemuPrimary).toMatch(/^\d+\.\d+\.\d+/);
+    expect(p.QemuSecondary).toBe(p.QemuPrimary);
+    const secondary = await client.properties(busNameForUuid(pair.secondary.dom.uuid));
+    expect(secondary).toMatchObject({ Role: "secondary", ColoState: "colo" });
+    expect(cli(["list"]).stdout).toContain(primaryName);
+  }, 180_000);
+
+  it("divergent load drives the pair passive: the held secondary idles, answers stay right", async () => {
+    const secondaryPid = qemuPid(pair.secondary.dom.name);
+    // Parameters by the CLI: hybrid mode off gives pure COLO under the same load, for reference.
+    const off = cli(["set", primaryName, "enabled=false"]);
+    expect(off.status, off.stderr).toBe(0);
+    const load = runLoad({
+      port: pair.port,
+      phases: [{ kind: "divergent", seconds: 40, rate: 2 }],
+      maxRequests: 80,
+      timeoutMs: 120_000,
+    });
+    await waitFor("COLO checkpoints under load", (p) => (p.Statistics["per-minute"] ?? 0) > 60);
+    const colo0 = { cpu: cpuSeconds(secondaryPid), t: performance.now() };
+    const n0 = (await props()).Statistics["checkpoints-colo"] ?? 0;
+    await waitFor(
+      "10 more COLO checkpoints",
+      (p) => (p.Statistics["checkpoints-colo"] ?? 0) >= n0 + 10,
+    );
+    const coloRate = (cpuSeconds(secondaryPid) - colo0.cpu) / (performance.now() - colo0.t);
+    expect((await props()).Mode).toBe("colo");
+
+    // ... and on over D-Bus: the next decision goes passive.
+    await client.setParameters(primaryBus, { enabled: true });
+    await waitFor("passive mode", (p) => p.Mode === "passive", 30_000);
+    const passive0 = { cpu: cpuSeconds(secondaryPid), t: performance.now() };
+    await waitFor("most of the passive spell", (p) => p.Mode === "passive" && p.PassiveLeft <= 4);
+    const passiveRate =
+      (cpuSeconds(secondaryPid) - passive0.cpu) / (performance.now() - passive0.t);
+    expect((await qmp("primary", "query-migrate-parameters"))["x-checkpoint-delay"]).toBe(250);
+
+    const result = await load;
+    const phase = result.phases[0];
+    expect(phase?.wrong).toBe(0);
+    expect(phase?.correct).toBe(phase?.requests);
+    // The secondary only loads checkpoints while held: a small share of what it burns in COLO.
+    expect(passiveRate).toBeLessThan(coloRate * 0.25);
+  }, 180_000);
+
+  it("a convergent phase after the passive spells returns the pair to COLO, where it stays", async () => {
+    const events: string[] = [];
+    const stop = await client.follow(primaryBus, (e) => {
+      if (e.type === "mode-changed") events.push(`${e.from}->${e.to}`);
+    });
+    await waitFor("COLO mode", (p) => p.Mode === "colo", 60_000);
+    events.length = 0;
+    const n0 = (await props()).Statistics["checkpoints-colo"] ?? 0;
+    const load = await runLoad({
+      port: pair.port,
+      phases: [{ kind: "convergent", seconds: 20, rate: 0.25 }],
+      maxRequests: 10,
+      timeoutMs: 60_000,
+    });
+    await waitFor(
+      "8 COLO checkpoints since",
+      (p) => (p.Statistics["checkpoints-colo"] ?? 0) >= n0 + 8,
+    );
+    stop();
+    expect(load.phases[0]?.wrong).toBe(0);
+    expect(events).toEqual([]);
+    expect((await props()).Mode).toBe("colo");
+    expect((await qmp("primary", "query-migrate-parameters"))["x-checkpoint-delay"]).toBe(PERIOD);
+  }, 180_000);
+
+  it("invalid parameters change nothing, by the CLI or D-Bus; valid ones are stored", async () => {
+    const before = (await props()).Parameters;
+    const bad = cli(["set", primaryName, "passive-limit=0", "weight=2"]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/passive-limit=.*0.* is out of range/);
+    expect(bad.stderr).toMatch(/weight=.*2.* is out of range/);
+    await expect(client.setParameters(primaryBus, { "passive-time": 5 })).rejects.toThrow(
+      /passive-time/,
+    );
+    expect((await props()).Parameters).toEqual(before);
+
+    const good = cli(["set", primaryName, "passive-limit=450"]);
+    expect(good.status, good.stderr).toBe(0);
+    expect((await props()).Parameters["passive-limit"]).toBe(450);
+    expect(cli(["get", primaryName, "passive-limit"]).stdout).toBe("450\n");
+    const stored = await virsh(["metadata", primaryName, "--uri", METADATA_NS, "--config"]);
+    expect(stored.stdout).toContain("<passive-limit>450</passive-limit>");
+  });
+
+  it("a libvirtd restart: the agent reconnects and its state is QEMU's", async () => {
+    await restartLibvirtd();
+    await waitFor("the agent to report the lost connection", (p) =>
+      /lost libvirt/.test(p.LastError),
+    );
+    await waitFor("COLO again after reconnecting", (p) => p.ColoState === "colo");
+    // Still acting through libvirt: a parameter change goes through to the metadata.
+    const r = cli(["set", primaryName, "passive-limit=400"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect((await qmp("primary", "query-migrate")).status).toBe("colo");
+  }, 180_000);
+
+  it("an agent killed while passive is restarted, and the new one releases the secondary", async () => {
+    await client.setParameters(primaryBus, { "passive-count": 100_000 });
+    const load = runLoad({
+      port: pair.port,
+      phases: [{ kind: "divergent", seconds: 30, rate: 2 }],
+      maxRequests: 60,
+      timeoutMs: 90_000,
+    });
+    await waitFor("passive mode", (p) => p.Mode === "passive", 60_000);
+    const killed = agentPid(pair.primary.dom.uuid) as number;
+    expect(killed).toBeGreaterThan(0);
+    process.kill(killed, "SIGKILL");
+    // The supervisor starts another; it finds the pair passive-configured and restores COLO.
+    await waitUntil(
+      "a new agent",
+      () => {
+        const pid = agentPid(pair.primary.dom.uuid);
+        return pid !== undefined && pid !== killed;
+      },
+      30_000,
+    );
+    await waitFor("the new agent in COLO", (p) => p.ColoState === "colo" && p.Mode === "colo");
+    await waitUntil(
+      "the period restored and the secondary running",
+      async () =>
+        (await qmp("primary", "query-migrate-parameters"))["x-checkpoint-delay"] === PERIOD &&
+        (await qmp("secondary", "query-status")).status === "running",
+      30_000,
+    );
+    await client.setParameters(primaryBus, { "passive-count": PASSIVE_COUNT, enabled: false });
+    const result = await load;
+    expect(result.phases[0]?.wrong).toBe(0);
+  }, 180_000);
+
+  it("the secondary's QEMU killed: the agent fails the primary over; it runs and serves", async () => {
+    process.kill(qemuPid(pair.secondary.dom.name), "SIGKILL");
+    await waitFor("failover", (p) => p.ColoState === "failed-over", 60_000);
+    expect((await qmp("primary", "query-status")).status).toBe("running");
+    const r = await runLoad({
+      port: pair.port,
+      phases: [{ kind: "convergent", seconds: 3, rate: 2 }],
+      maxRequests: 6,
+      timeoutMs: 30_000,
+    });
+    expect(r.phases[0]?.correct).toBe(6);
+    expect((await props()).History.some((h) => h.kind === "failover")).toBe(true);
+  }, 180_000);
+
+  it("destroying the domain ends its agent", async () => {
+    const pid = agentPid(pair.primary.dom.uuid) as number;
+    await virsh(["destroy", primaryName]);
+    await waitUntil(
+      "the agent to leave the bus",
+      async () => {
+        const names = (await client.agents()).map((a) => a.busName);
+        return !names.includes(primaryBus);
+      },
+      30_000,
+    );
+    await waitUntil("the agent process to end", () => !isAlive(pid), 30_000);
+  });
+});
