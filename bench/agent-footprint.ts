@@ -1,6 +1,6 @@
 // The agent's own cost at the lab's highest checkpoint rate (colo-period at its 100 ms minimum,
-// hybrid mode off so the rate stays up): its resident memory and its share of one core, read
-// from /proc over a minute. The anchor, measured in the same run: a Node.js process that does
+// passive-limit under it as the schema requires, hybrid mode off so the rate stays up): its
+// resident memory and its share of one core, read from /proc over a minute. The anchor, measured in the same run: a Node.js process that does
 // nothing (node's own floor of memory). Needs root; makes its own lab pair.
 // Last line: RSS (goal <= 40 MB) and CPU share (goal <= 1% of a core at 10 checkpoints/s).
 import { spawn } from "node:child_process";
@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { cpuSeconds, labAgent, rssMb } from "./support/lab-agent.js";
 
 const SECONDS = 60;
-const lab = await labAgent({ "colo-period": 100, enabled: false });
+const lab = await labAgent({ "colo-period": 100, "passive-limit": 50, enabled: false });
 const idle = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
 try {
   const pid = lab.agent.pid as number;

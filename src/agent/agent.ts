@@ -64,6 +64,8 @@ class Serial {
   }
 }
 
+const OWN_EVENTS = ["STOP", "RESUME", "MIGRATION", "COLO_EXIT"];
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Agent extends EventEmitter implements AgentControl {
@@ -129,14 +131,16 @@ export class Agent extends EventEmitter implements AgentControl {
   }
 
   private async begin(): Promise<void> {
-    const sub = await this.lv.onQemuMonitorEvent(this.dom, undefined, (e) => this.onOwnEvent(e));
+    // Only the events read here: libvirt filters the rest out (MIGRATION_PASS alone is one
+    // more event per checkpoint).
+    for (const name of OWN_EVENTS) {
+      const sub = await this.lv.onQemuMonitorEvent(this.dom, name, (e) => this.onOwnEvent(e));
+      this.closers.push(() => sub.close());
+    }
     const life = await this.lv.onLifecycle(this.dom, (e) => {
       if (e.type === "stopped" || e.type === "crashed") this.setColo("stopped", e.type);
     });
-    this.closers.push(
-      () => sub.close(),
-      () => life.close(),
-    );
+    this.closers.push(() => life.close());
     this.lv.on("disconnected", (e: Error) =>
       this.error(`lost libvirt at ${this.lv.uri}: ${e.message}`),
     );

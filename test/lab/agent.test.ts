@@ -10,6 +10,7 @@ import { AgentClient } from "../../src/dbus/client.js";
 import { busNameForUuid } from "../../src/dbus/names.js";
 import type { AgentProperties } from "../../src/dbus/values.js";
 import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
+import { startPageSession } from "../cockpit/harness.js";
 import { cli } from "../support/cli.js";
 import { run } from "../support/exec.js";
 import { isAlive } from "../support/processes.js";
@@ -201,6 +202,46 @@ describe("the agent on a live COLO pair", () => {
     const stored = await virsh(["metadata", primaryName, "--uri", METADATA_NS, "--config"]);
     expect(stored.stdout).toContain("<passive-limit>450</passive-limit>");
   });
+
+  it("the Cockpit page shows the live pair, follows its mode and sets its parameters", async () => {
+    const session = await startPageSession();
+    try {
+      const { page } = session;
+      await session.open();
+      const row = page.locator("#agents tr", { hasText: primaryName });
+      await expect(row.textContent()).resolves.toMatch(/Primary[\s\S]*Protected[\s\S]*COLO mode/);
+      await session.screenshot("lab-overview");
+      await page.getByRole("button", { name: primaryName, exact: true }).click();
+      await expect(page.locator("#domain-mode").textContent()).resolves.toBe("COLO mode");
+      await session.screenshot("lab-domain-colo");
+
+      // A phase change of the load: divergent requests take the pair passive, on the page too.
+      const load = runLoad({
+        port: pair.port,
+        phases: [{ kind: "divergent", seconds: 15, rate: 2 }],
+        maxRequests: 30,
+        timeoutMs: 60_000,
+      });
+      await page.getByText(/^Passive mode, \d+ left$/).waitFor({ timeout: 60_000 });
+      await session.screenshot("lab-domain-passive");
+      expect((await load).phases[0]?.wrong).toBe(0);
+      await page.locator("#domain-mode", { hasText: "COLO mode" }).waitFor({ timeout: 60_000 });
+
+      await page.getByRole("tab", { name: "Parameters" }).click();
+      await page.locator("#param-passive-count").fill("25");
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.locator("#parameters-applied").waitFor();
+      expect((await props()).Parameters["passive-count"]).toBe(25);
+
+      await page.locator("#param-passive-time").fill("5");
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.locator("#parameters-refused", { hasText: "passive-time" }).waitFor();
+      await session.screenshot("lab-parameters-error");
+      expect((await props()).Parameters["passive-time"]).toBe(250);
+    } finally {
+      await session.close();
+    }
+  }, 180_000);
 
   it("a libvirtd restart: the agent reconnects and its state is QEMU's", async () => {
     await restartLibvirtd();

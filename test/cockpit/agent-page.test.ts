@@ -1,0 +1,156 @@
+// The page in Debian's chromium against a real cockpit-ws, talking over the real system bus to
+// an agent published by the real D-Bus service (src/dbus/service.ts). The agent is a TestAgent:
+// the policy core fed a synthetic load, no QEMU (the lab test does the same with a live pair).
+// Screenshots of each state go to build/screenshots/.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishAgent } from "../../src/dbus/service.js";
+import { installPolicy } from "../dbus/host.js";
+import { agentParameters } from "./bus.js";
+import { type PageSession, startPageSession } from "./harness.js";
+import { TestAgent } from "./test-agent.js";
+
+const UUID = randomUUID();
+const DOMAIN = "web1";
+
+describe("the Cockpit page with an agent on the system bus", () => {
+  let session: PageSession;
+  let agent: TestAgent;
+  let published: Awaited<ReturnType<typeof publishAgent>> | undefined;
+  let removePolicy: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    removePolicy = await installPolicy();
+    agent = new TestAgent({
+      domain: DOMAIN,
+      uuid: UUID,
+      peer: { uri: "qemu+ssh://host2/system", domain: `${DOMAIN}-secondary` },
+      qemu: { primary: "7.2.22", secondary: "7.2.19" },
+    });
+    // A calm pair: COLO mode, checkpoints by the timer and the odd miscompare.
+    agent.play([{ kind: "convergent", seconds: 50 }], Date.now() - 25_000);
+    published = await publishAgent(agent, UUID);
+    session = await startPageSession();
+  }, 120_000);
+
+  afterAll(async () => {
+    await session?.close();
+    await published?.close();
+    await removePolicy?.();
+  });
+
+  const row = () => session.page.locator("#agents tr", { hasText: DOMAIN });
+  const mode = () => session.page.locator("#domain-mode");
+
+  it("lists the domain in the overview, in COLO mode", async () => {
+    await session.open();
+    await expect(row().textContent()).resolves.toMatch(
+      /Primary[\s\S]*web1-secondary[\s\S]*Protected[\s\S]*COLO mode/,
+    );
+    await session.screenshot("overview");
+  });
+
+  it("shows the domain in COLO: chart, statistics, pair, history", async () => {
+    await session.page.getByRole("button", { name: DOMAIN }).click();
+    await expect(mode().textContent()).resolves.toBe("COLO mode");
+    // RecentCheckpoints filled the chart.
+    await session.page.locator(".colo-chart circle").first().waitFor();
+    await session.page.getByText("7.2.19").waitFor();
+    await session.screenshot("domain-colo");
+    await session.screenshot("domain-colo-full", { full: true });
+  });
+
+  it("follows a phase change of the load into passive mode", async () => {
+    agent.play([{ kind: "divergent", seconds: 20 }]);
+    await session.page.getByText(/^Passive mode, \d+ left$/).waitFor({ timeout: 10_000 });
+    // The Tick signal brought the passive spell to the chart.
+    await session.page.locator(".colo-chart-spell").first().waitFor({ timeout: 10_000 });
+    await session.page
+      .locator("#history")
+      .getByText("colo → passive", { exact: false })
+      .first()
+      .waitFor();
+    await session.screenshot("domain-passive");
+    await session.screenshot("domain-passive-full", { full: true });
+    // The same in Cockpit's dark theme, as the shell switches it.
+    const style = (s: string) =>
+      session.page.evaluate(
+        (detail) => window.dispatchEvent(new CustomEvent("cockpit-style", { detail })),
+        { style: s },
+      );
+    await style("dark");
+    await session.screenshot("domain-passive-dark");
+    await style("light");
+  });
+
+  it("fits a narrow window", async () => {
+    const { page } = session;
+    const overflow = () =>
+      page.evaluate(() => {
+        const main = document.querySelector("main");
+        return main ? main.scrollWidth - main.clientWidth : 0;
+      });
+    await page.setViewportSize({ width: 420, height: 800 });
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await session.screenshot("domain-passive-narrow");
+    await page.getByRole("button", { name: "Protected domains" }).click();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await session.screenshot("overview-narrow");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByRole("button", { name: DOMAIN }).click();
+  });
+
+  it("sends a parameter change to the agent", async () => {
+    const { page } = session;
+    await page.getByRole("tab", { name: "Parameters" }).click();
+    await page.locator("#param-passive-limit").fill("300");
+    await page.locator("#param-passive-count").fill("50");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.locator("#parameters-applied").waitFor();
+    const params = await agentParameters(published?.busName ?? "");
+    expect(params).toMatchObject({ "passive-limit": 300, "passive-count": 50 });
+    // The form shows what the agent now publishes.
+    await expect(page.locator("#param-passive-limit").inputValue()).resolves.toBe("300");
+  });
+
+  it("shows the agent's refusal of an invalid value, and nothing changes", async () => {
+    const { page } = session;
+    await page.locator("#param-passive-limit").fill("0");
+    await page.locator("#param-weight").fill("0.5");
+    // The form already says so as it is typed...
+    await page.locator("#param-passive-limit-error").waitFor();
+    await page.getByRole("button", { name: "Apply" }).click();
+    // ...and the agent, asked anyway, refuses with its own words.
+    const refused = page.locator("#parameters-refused");
+    await refused.waitFor();
+    await expect(refused.textContent()).resolves.toContain(
+      'passive-limit="0" is out of range: 1..600000 ms',
+    );
+    const params = await agentParameters(published?.busName ?? "");
+    expect(params).toMatchObject({ "passive-limit": 300, weight: 0.3 });
+    await session.screenshot("parameters-error");
+    await session.screenshot("parameters-error-full", { full: true });
+  });
+
+  it("fails over after a confirmation, and says COLO has ended", async () => {
+    const { page } = session;
+    await page.getByRole("tab", { name: "Status" }).click();
+    await page.getByRole("button", { name: "Fail over" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText("is no longer a replica", { exact: false }).waitFor();
+    await session.screenshot("failover-confirmation");
+    await dialog.getByRole("button", { name: "Fail over" }).click();
+    await page.locator("#colo-ended").waitFor();
+    await session.screenshot("domain-failed-over");
+  });
+
+  it("says when the agent is gone", async () => {
+    await published?.close();
+    published = undefined;
+    await session.page.locator("#agent-down").waitFor({ timeout: 10_000 });
+    // The overview keeps the row of an agent it saw go (a fresh page would not know of it).
+    await session.page.getByRole("button", { name: "Protected domains" }).click();
+    await expect(row().textContent()).resolves.toContain("Agent not running");
+    await session.screenshot("overview-agent-down");
+  });
+});
