@@ -73,6 +73,9 @@ export class Agent extends EventEmitter implements AgentControl {
   private readonly reader = new CheckpointReader();
   private readonly history: HistoryEntry[] = [];
   private readonly primaryCommands = new Serial();
+  private readonly derivations = new Serial();
+  /** QEMU events of this domain seen so far: a state read across one of them is stale. */
+  private ownEvents = 0;
   private colo: ColoState = "connecting";
   private coloReason = "";
   private lastError = "";
@@ -154,16 +157,37 @@ export class Agent extends EventEmitter implements AgentControl {
 
   // --- deriving the state from QEMU ------------------------------------------------------
 
-  private async derive(): Promise<void> {
-    try {
-      if (this.qemu[this.role] === "") {
-        this.qemu[this.role] = (await qemuInfo(this.lv, this.dom)).text;
+  private derive(): Promise<void> {
+    // One at a time (start, the peer found, libvirt back): each reads QEMU afresh.
+    return this.derivations.run(async () => {
+      try {
+        if (this.qemu[this.role] === "") {
+          this.qemu[this.role] = (await qemuInfo(this.lv, this.dom)).text;
+        }
+        const snapshot = await this.readUndisturbed();
+        if (snapshot === undefined) return; // the events kept coming: they tell the state
+        if (this.role === "primary") await this.derivePrimary(snapshot as PrimaryState);
+        else this.applySide(snapshot);
+      } catch (e) {
+        this.error(`cannot read QEMU's state: ${message(e)}`);
       }
-      if (this.role === "primary") await this.derivePrimary(await readPrimary(this.lv, this.dom));
-      else this.applySide(await readSide(this.lv, this.dom));
-    } catch (e) {
-      this.error(`cannot read QEMU's state: ${message(e)}`);
+    });
+  }
+
+  /**
+   * QEMU's state, read while none of its events arrived: an event during the queries (COLO
+   * starting as the agent starts) makes the answers older than what the events already said.
+   */
+  private async readUndisturbed(): Promise<SideState | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const seen = this.ownEvents;
+      const s =
+        this.role === "primary"
+          ? await readPrimary(this.lv, this.dom)
+          : await readSide(this.lv, this.dom);
+      if (this.ownEvents === seen) return s;
     }
+    return undefined;
   }
 
   private applySide(s: SideState): ColoState {
@@ -268,6 +292,7 @@ export class Agent extends EventEmitter implements AgentControl {
   // --- events and actions ----------------------------------------------------------------
 
   private onOwnEvent(e: QemuMonitorEvent): void {
+    this.ownEvents++;
     if (e.event === "MIGRATION") {
       const status = (e.details as { status?: string } | undefined)?.status ?? "";
       if (status === "colo") this.setColo("colo", "");

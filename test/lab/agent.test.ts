@@ -208,7 +208,7 @@ describe("the agent on a live COLO pair", () => {
     try {
       const { page } = session;
       await session.open();
-      const row = page.locator("#agents tr", { hasText: primaryName });
+      const row = page.locator(`#agents tr[data-uuid="${pair.primary.dom.uuid}"]`);
       await expect(row.textContent()).resolves.toMatch(/Primary[\s\S]*Protected[\s\S]*COLO mode/);
       await session.screenshot("lab-overview");
       await page.getByRole("button", { name: primaryName, exact: true }).click();
