@@ -1,0 +1,323 @@
+// The .deb installed as a user installs it, and run from the installed files only. apt-get
+// install reloads libvirtd, so that a protected domain's start brings its agent up on the system
+// bus, where the installed command finds it; the installed bundles run under Debian 12's
+// Node.js 18 too; cockpit-ws serves the installed page. apt-get remove stops the agents, and
+// purge leaves nothing of ours. libvirtd is restarted once, first, without the hook: only the
+// package's own reload can then have shown it the hook.
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOG_DIR, logFile, pidFile, RUN_DIR } from "../../src/hook/paths.js";
+import { domainXml, metadataElement, newUuid } from "../hook/domains.js";
+import { node18 } from "../support/cli.js";
+import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
+import { commandLine, daemonPid, isAlive, waitGone } from "../support/processes.js";
+import { restartLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
+import { acceptsConnection, freePort } from "../support/sockets.js";
+import { GiveUp, waitUntil } from "../support/wait.js";
+import { buildPackages, deb, NAMES } from "./packages.js";
+
+const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
+const LIB = "/usr/lib/colo-hybrid";
+const COMMAND = "/usr/bin/colo-hybrid";
+const PAGE = "/usr/share/cockpit/colo-hybrid";
+const APT_ENV = { ...DAEMON_ENV, DEBIAN_FRONTEND: "noninteractive" };
+
+interface Domain {
+  name: string;
+  uuid: string;
+}
+
+const xmlDir = mkdtempSync(join(tmpdir(), "colo-hybrid-packaging-"));
+const defined: string[] = [];
+/** Started once the package is installed: the hook starts its agent. */
+let hooked: Domain;
+/** Started before: it has no agent until one is run by hand (under Node.js 18). */
+let early: Domain;
+/** What dpkg listed for our packages once installed: path and whether it is a directory. */
+let listed: { path: string; dir: boolean }[] = [];
+
+const apt = (args: string[]) => run("apt-get", args, { timeoutMs: 300_000, env: APT_ENV });
+/** The installed command, as root runs it. */
+const command = (args: string[]) => run(COMMAND, args, { env: DAEMON_ENV });
+
+/** A dpkg-query -W format of one field (dpkg's own ${field} syntax). */
+const dpkgField = (field: string) => `-f=\${${field}}`;
+
+/** dpkg's word for a package: installed, config-files, not-installed. */
+async function dpkgStatus(name: string): Promise<string> {
+  try {
+    return (await run("dpkg-query", ["-W", dpkgField("db:Status-Status"), name])).stdout;
+  } catch (e) {
+    if (e instanceof CommandError) return "not-installed";
+    throw e;
+  }
+}
+
+async function owner(path: string): Promise<string | undefined> {
+  try {
+    return (await run("dpkg-query", ["-S", path])).stdout.split(":")[0];
+  } catch (e) {
+    if (e instanceof CommandError) return undefined;
+    throw e;
+  }
+}
+
+async function defineProtected(role: string): Promise<Domain> {
+  const domain = { name: `${TEST_DOMAIN_PREFIX}packaged-${role}`, uuid: newUuid() };
+  const file = join(xmlDir, `${domain.uuid}.xml`);
+  writeFileSync(file, domainXml(domain.name, domain.uuid, metadataElement()));
+  await virsh(["define", file]);
+  defined.push(domain.uuid);
+  return domain;
+}
+
+async function removeDomain(uuid: string): Promise<void> {
+  for (const step of [
+    ["destroy", uuid],
+    ["undefine", uuid],
+  ]) {
+    try {
+      await virsh(step);
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+    }
+  }
+}
+
+/** Live processes running a file of the installed package: supervisors and agents. */
+function ourProcesses(): { pid: number; argv: string[] }[] {
+  const found: { pid: number; argv: string[] }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const argv = /^\d+$/.test(entry) ? commandLine(Number(entry)) : undefined;
+    if (argv?.some((a) => a.startsWith(`${LIB}/`))) found.push({ pid: Number(entry), argv });
+  }
+  return found;
+}
+
+/** Live members of a process group, from /proc. */
+function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      if (group === pgid && isAlive(Number(entry))) members.push(Number(entry));
+    } catch {
+      // Gone while listing.
+    }
+  }
+  return members;
+}
+
+async function purgeIfInstalled(): Promise<void> {
+  const states = await Promise.all(NAMES.map(dpkgStatus));
+  if (states.some((s) => s !== "not-installed")) await apt(["purge", "-y", ...NAMES]);
+}
+
+/** QEMU hooks libvirt would run besides ours. */
+function otherQemuHooks(): string[] {
+  const dir = dirname(HOOK);
+  const inDir = existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [];
+  return ["/etc/libvirt/hooks/qemu", ...inDir].filter((p) => p !== HOOK && existsSync(p));
+}
+
+beforeAll(async () => {
+  await buildPackages();
+  // The hook's path is also where the hook and lab tests install a hook for the checkout's
+  // bundles; dpkg would keep such a file as the admin's version of our conffile.
+  if (existsSync(HOOK) && (await owner(HOOK)) !== "colo-hybrid") {
+    throw new Error(`${HOOK} is there and not the package's: is another test running?`);
+  }
+  await purgeIfInstalled();
+  // libvirtd, restarted with no QEMU hook at all, can only learn of ours from the package.
+  if (otherQemuHooks().length > 0) {
+    throw new Error(`other QEMU hooks are installed: ${otherQemuHooks().join(", ")}`);
+  }
+  await restartLibvirtd();
+  early = await defineProtected("early");
+  await virsh(["start", early.uuid]);
+}, 600_000);
+
+afterAll(async () => {
+  try {
+    for (const uuid of defined) await removeDomain(uuid);
+    await purgeIfInstalled();
+  } finally {
+    for (const p of ourProcesses()) process.kill(p.pid, "SIGKILL");
+    rmSync(xmlDir, { recursive: true, force: true });
+  }
+}, 300_000);
+
+describe("the .deb, installed", () => {
+  it("installs with apt-get, and reloads libvirtd so that libvirt runs the hook", async () => {
+    const { stdout } = await apt(["install", "-y", ...NAMES.map(deb)]);
+    const libvirtd = daemonPid("/run/libvirtd.pid", "libvirtd");
+    expect(stdout).toContain(`colo-hybrid: reloaded libvirtd (pid ${libvirtd})`);
+    for (const name of NAMES) expect(await dpkgStatus(name)).toBe("installed");
+    const { stdout: files } = await run("dpkg-query", ["-L", ...NAMES]);
+    listed = files
+      .split("\n")
+      .filter((p) => p.startsWith("/") && p !== "/.")
+      // Directories by what they lead to: /lib is a link to /usr/lib on Debian 12.
+      .map((path) => ({ path, dir: statSync(path).isDirectory() }));
+  }, 300_000);
+
+  it("puts the hook, the unit, the bus policy, the man pages and the page in their places", async () => {
+    expect(statSync(HOOK).mode & 0o111).toBe(0o111);
+    expect(readFileSync(HOOK, "utf8")).toContain(`${LIB}/colo-hybrid-hook.mjs`);
+    const { stdout: conffiles } = await run("dpkg-query", [
+      "-W",
+      dpkgField("Conffiles"),
+      "colo-hybrid",
+    ]);
+    expect(conffiles).toContain(HOOK);
+    for (const path of [
+      "/lib/systemd/system/colo-hybrid-agent@.service",
+      "/usr/share/dbus-1/system.d/org.colo_hybrid.Agent.conf",
+      "/usr/share/man/man1/colo-hybrid.1.gz",
+      "/usr/share/man/man8/colo-hybrid-agent.8.gz",
+      "/usr/share/doc/colo-hybrid/README.Debian",
+      `${PAGE}/manifest.json`,
+      `${PAGE}/index.html`,
+    ]) {
+      expect(existsSync(path), path).toBe(true);
+    }
+    expect(realpathSync(COMMAND)).toBe(`${LIB}/colo-hybrid.mjs`);
+  });
+
+  it("brings a protected domain's agent up on the bus when it starts; colo-hybrid status reports it", async () => {
+    hooked = await defineProtected("hooked");
+    await virsh(["start", hooked.uuid]);
+    await waitUntil(
+      `the agent of ${hooked.name}, for colo-hybrid status`,
+      async () => (await command(["status", hooked.name])).stdout !== "",
+      60_000,
+      500,
+    );
+    const status = JSON.parse((await command(["status", hooked.name, "--json"])).stdout);
+    expect(status).toMatchObject({ Domain: hooked.name, Uuid: hooked.uuid, Role: "primary" });
+    expect((await command(["list"])).stdout).toContain(hooked.name);
+    // The hook's supervisor and the agent, both from the installed files.
+    expect(ourProcesses().map((p) => p.argv.join(" "))).toEqual(
+      expect.arrayContaining([
+        `/usr/bin/node ${LIB}/colo-hybrid-hook.mjs supervise --uuid ${hooked.uuid}`,
+        `/usr/bin/node ${LIB}/colo-hybrid.mjs agent --uuid ${hooked.uuid.replaceAll("-", "")}`,
+      ]),
+    );
+    expect(existsSync(pidFile(hooked.uuid))).toBe(true);
+  }, 120_000);
+
+  it("runs the installed command and agent under Debian 12's Node.js 18", async () => {
+    const node = node18();
+    const cli18 = (args: string[]) =>
+      run(node.path, [`${LIB}/colo-hybrid.mjs`, ...args], { env: node.env });
+    expect(
+      (await run(node.path, ["-p", "process.versions.node"], { env: node.env })).stdout,
+    ).toMatch(/^18\./);
+    expect((await cli18(["help"])).stdout).toContain("usage: colo-hybrid COMMAND");
+    expect((await cli18(["params"])).stdout).toContain("passive-limit");
+    const status = JSON.parse((await cli18(["status", hooked.name, "--json"])).stdout);
+    expect(status).toMatchObject({ Domain: hooked.name });
+
+    // A reload does not run the hook for domains already running: this one has no agent yet.
+    await expect(command(["status", early.name])).rejects.toThrow(CommandError);
+    const agent: ChildProcess = spawn(
+      node.path,
+      [`${LIB}/colo-hybrid.mjs`, "agent", "--uuid", early.uuid],
+      { env: node.env, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    agent.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    try {
+      await waitUntil(
+        `the Node.js 18 agent of ${early.name}, for colo-hybrid status`,
+        async () => {
+          if (agent.exitCode !== null) throw new GiveUp(`it exited ${agent.exitCode}: ${stderr}`);
+          return (await command(["status", early.name])).stdout !== "";
+        },
+        60_000,
+        500,
+      );
+    } finally {
+      agent.kill("SIGTERM");
+      await waitGone(agent.pid as number, "the Node.js 18 agent", 40_000);
+    }
+  }, 120_000);
+
+  it("is served by cockpit-ws: the installed page", async () => {
+    const port = await freePort();
+    // An empty data home: the page can only come from /usr/share/cockpit.
+    const dataHome = mkdtempSync(join(tmpdir(), "colo-hybrid-packaging-data-"));
+    const ws = spawn(
+      "/usr/lib/cockpit/cockpit-ws",
+      ["--no-tls", "-a", "127.0.0.1", "--port", String(port), "--local-session=cockpit-bridge"],
+      { env: { ...DAEMON_ENV, XDG_DATA_HOME: dataHome }, stdio: "ignore", detached: true },
+    );
+    const pgid = ws.pid as number;
+    try {
+      await waitUntil(
+        `cockpit-ws on 127.0.0.1:${port}`,
+        () => acceptsConnection({ host: "127.0.0.1", port }),
+        20_000,
+      );
+      for (const file of ["index.html", "manifest.json"]) {
+        const response = await fetch(
+          `http://127.0.0.1:${port}/cockpit/@localhost/colo-hybrid/${file}`,
+        );
+        expect(response.status, file).toBe(200);
+        expect(await response.text()).toBe(readFileSync(`${PAGE}/${file}`, "utf8"));
+      }
+    } finally {
+      // cockpit-ws, its bridge and what the bridge started for the session.
+      for (const pid of groupMembers(pgid)) process.kill(pid, "SIGTERM");
+      await waitUntil("cockpit-ws's session to end", () => groupMembers(pgid).length === 0, 20_000);
+      rmSync(dataHome, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("apt-get remove stops the agent and its supervisor, and keeps the hook and the logs", async () => {
+    const running = ourProcesses();
+    expect(running.length).toBe(2);
+    const { stdout } = await apt(["remove", "-y", ...NAMES]);
+    expect(stdout).toContain("colo-hybrid: stopping the agents' supervisors");
+    for (const { pid } of running) expect(isAlive(pid)).toBe(false);
+    expect(ourProcesses()).toEqual([]);
+    expect(await dpkgStatus("colo-hybrid")).toBe("config-files");
+    // Of our files only the conffile stays until purge.
+    const left = listed.filter(({ path, dir }) => !dir && existsSync(path)).map((f) => f.path);
+    expect(left).toEqual([HOOK]);
+    expect(existsSync(pidFile(hooked.uuid))).toBe(false);
+    expect(existsSync(logFile(hooked.uuid))).toBe(true);
+  }, 300_000);
+
+  it("apt-get purge leaves no file of ours, and no state", async () => {
+    await apt(["purge", "-y", ...NAMES]);
+    for (const name of NAMES) expect(await dpkgStatus(name)).toBe("not-installed");
+    expect(listed.length).toBeGreaterThan(20);
+    for (const { path, dir } of listed) {
+      if (!existsSync(path)) continue;
+      // A directory stays only while another package owns it or something else is in it.
+      expect(dir, path).toBe(true);
+      const kept = (await owner(path)) !== undefined || readdirSync(path).length > 0;
+      expect(kept, path).toBe(true);
+    }
+    for (const path of [HOOK, LIB, PAGE, RUN_DIR, LOG_DIR])
+      expect(existsSync(path), path).toBe(false);
+    expect(ourProcesses()).toEqual([]);
+  }, 300_000);
+});
