@@ -1,7 +1,15 @@
 // The hook as installed, run directly as libvirt runs it: HOOK NAME OPERATION SUB-OPERATION -,
 // the domain XML on stdin. Its supervisor runs a stand-in agent (installed.ts).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -132,6 +140,21 @@ describe("the installed hook's shell front", () => {
           }
         }
       }
+    }
+  });
+
+  it("lets protected domains start when the package was removed but its hook kept", () => {
+    // dpkg keeps a conffile until purge: the script stays, the bundles are gone.
+    const bundle = join(front.libDir, "colo-hybrid-hook.mjs");
+    renameSync(bundle, `${bundle}.removed`);
+    try {
+      for (const op of ["prepare", "started"]) {
+        const r = front.run("web1", op, "begin", domainXml("web1", newUuid(), metadataElement()));
+        expect(r).toEqual({ status: 0, stdout: "", stderr: "" });
+      }
+      expect(calls()).toEqual([]);
+    } finally {
+      renameSync(`${bundle}.removed`, bundle);
     }
   });
 
