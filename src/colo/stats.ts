@@ -162,6 +162,11 @@ export class CheckpointStats {
   }
 
   /** Recent checkpoints, oldest first (at most `capacity`). */
+  /** The checkpoints of the recent window ending at `now`, oldest first (for charts). */
+  inWindow(now: number): CheckpointRecord[] {
+    return this.recent().filter((c) => c.t >= now - this.opts.windowMs);
+  }
+
   /** The newest checkpoint, if any. */
   latest(): CheckpointRecord | undefined {
     return this.size === 0

@@ -131,8 +131,7 @@ export class TestAgent extends EventEmitter implements AgentControl {
   }
 
   recent(): CheckpointRecord[] {
-    const since = Date.now() - this.core.stats.snapshot(Date.now()).windowMs;
-    return this.core.stats.recent().filter((c) => c.t >= since);
+    return this.core.stats.inWindow(Date.now());
   }
 
   async setParams(patch: ParamPatch): Promise<SetParamsResult> {

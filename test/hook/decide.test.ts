@@ -6,6 +6,8 @@ import {
   HOSTILE_NAMES,
   INVALID_METADATA,
   metadataElement,
+  OPERATIONS,
+  SUB_OPERATIONS,
   UNDEFINABLE_NAMES,
 } from "./domains.js";
 
@@ -14,20 +16,6 @@ const OURS = domainXml("web1", UUID, metadataElement());
 const INVALID = domainXml("web1", UUID, INVALID_METADATA);
 const PLAIN = domainXml("web1", UUID);
 const FOREIGN = domainXml("web1", UUID, `<x:app xmlns:x="urn:other"><x:a>1</x:a></x:app>`);
-
-// Every operation and sub-operation libvirt 9.0 passes to a qemu hook.
-const OPERATIONS = [
-  "prepare",
-  "start",
-  "started",
-  "stopped",
-  "release",
-  "migrate",
-  "restore",
-  "reconnect",
-  "attach",
-];
-const SUB_OPERATIONS = ["begin", "end", "-"];
 
 describe("decide", () => {
   it("acts on prepare, started, reconnect, stopped and release, and on nothing else", () => {

@@ -8,6 +8,8 @@ import {
   METADATA_NS,
 } from "../../src/libvirt/xml/metadata.js";
 import { TEST_DOMAIN_PREFIX, testDomainXml } from "../support/domains.js";
+import { CommandError } from "../support/exec.js";
+import { virsh } from "../support/virsh.js";
 
 export const VALID_METADATA: HybridMetadata = {
   role: "primary",
@@ -58,3 +60,31 @@ export const UNDEFINABLE_NAMES: readonly string[] = [
   `${P}new\nline $(touch /tmp/${CANARY})`,
   `${P}sl/ash; touch /tmp/${CANARY}`,
 ];
+
+/** Every operation and sub-operation libvirt passes its qemu hook. */
+export const OPERATIONS: readonly string[] = [
+  "prepare",
+  "start",
+  "started",
+  "stopped",
+  "release",
+  "migrate",
+  "restore",
+  "reconnect",
+  "attach",
+];
+export const SUB_OPERATIONS: readonly string[] = ["begin", "end", "-"];
+
+/** Destroys and undefines a test domain, whichever of the two it still needs. */
+export async function removeDomain(uuid: string): Promise<void> {
+  for (const step of [
+    ["destroy", uuid],
+    ["undefine", uuid],
+  ]) {
+    try {
+      await virsh(step);
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+    }
+  }
+}

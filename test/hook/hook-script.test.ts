@@ -25,22 +25,11 @@ import {
   INVALID_METADATA,
   metadataElement,
   newUuid,
+  OPERATIONS,
+  SUB_OPERATIONS,
   UNDEFINABLE_NAMES,
 } from "./domains.js";
 import { InstalledHook } from "./installed.js";
-
-const OPERATIONS = [
-  "prepare",
-  "start",
-  "started",
-  "stopped",
-  "release",
-  "migrate",
-  "restore",
-  "reconnect",
-  "attach",
-];
-const SUB_OPERATIONS = ["begin", "end", "-"];
 
 const uuids: string[] = [];
 /** A fresh domain UUID, its files removed after the tests. */

@@ -23,6 +23,7 @@ import {
   INVALID_METADATA,
   metadataElement,
   newUuid,
+  removeDomain,
 } from "./domains.js";
 import { InstalledHook } from "./installed.js";
 
@@ -41,19 +42,6 @@ async function define(name: string, metadata?: string): Promise<string> {
   writeFileSync(file, domainXml(name, uuid, metadata));
   await virsh(["define", file]);
   return uuid;
-}
-
-async function remove(uuid: string): Promise<void> {
-  for (const step of [
-    ["destroy", uuid],
-    ["undefine", uuid],
-  ]) {
-    try {
-      await virsh(step);
-    } catch (e) {
-      if (!(e instanceof CommandError)) throw e;
-    }
-  }
 }
 
 async function supervisorOf(uuid: string): Promise<number> {
@@ -79,7 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    for (const uuid of uuids) await remove(uuid);
+    for (const uuid of uuids) await removeDomain(uuid);
   } finally {
     if (hook !== undefined) rmSync(hook.path, { force: true });
     // qemu.d is install-hook's (libvirt's package ships only /etc/libvirt/hooks).
@@ -108,7 +96,7 @@ describe("the hook under libvirtd", () => {
       const supervisor = await supervisorOf(uuid);
       const agent = (await hook?.agentRuns(uuid)) as number;
       await destroyed(uuid, [supervisor, agent]);
-      await remove(uuid);
+      await removeDomain(uuid);
     }
     for (const canary of [`/${CANARY}`, `/tmp/${CANARY}`, join(process.cwd(), CANARY)]) {
       expect(existsSync(canary)).toBe(false);

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_DIR, logFile, pidFile, RUN_DIR } from "../../src/hook/paths.js";
-import { domainXml, metadataElement, newUuid } from "../hook/domains.js";
+import { domainXml, metadataElement, newUuid, removeDomain } from "../hook/domains.js";
 import { node18 } from "../support/cli.js";
 import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
 import { commandLine, daemonPid, isAlive, waitGone } from "../support/processes.js";
@@ -81,19 +81,6 @@ async function defineProtected(role: string): Promise<Domain> {
   await virsh(["define", file]);
   defined.push(domain.uuid);
   return domain;
-}
-
-async function removeDomain(uuid: string): Promise<void> {
-  for (const step of [
-    ["destroy", uuid],
-    ["undefine", uuid],
-  ]) {
-    try {
-      await virsh(step);
-    } catch (e) {
-      if (!(e instanceof CommandError)) throw e;
-    }
-  }
 }
 
 /** Live processes running a file of the installed package: supervisors and agents. */
