@@ -101,9 +101,6 @@ export function CheckpointChart({ checkpoints, limit, mode, now, spanMs }: Check
           y1={plot.bottom}
           y2={plot.bottom}
         />
-        {g.lengths.map((p) => (
-          <circle key={p.t} className="colo-chart-length" cx={p.x} cy={p.y} r={2.5} />
-        ))}
         {g.meanPath && <path className="colo-chart-mean" d={g.meanPath} />}
         {g.limitY !== undefined && (
           <line
@@ -114,6 +111,10 @@ export function CheckpointChart({ checkpoints, limit, mode, now, spanMs }: Check
             y2={g.limitY}
           />
         )}
+        {/* Last, so that a length equal to the mean (passive mode holds the mean) still shows. */}
+        {g.lengths.map((p) => (
+          <circle key={p.t} className="colo-chart-length" cx={p.x} cy={p.y} r={2.5} />
+        ))}
       </svg>
       <ul className="colo-chart-legend">
         <li>
