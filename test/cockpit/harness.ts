@@ -3,23 +3,22 @@
 // through XDG_DATA_HOME, so nothing is written to /usr or /root), cockpit-ws on a free loopback
 // port with a local session (no login: the session is this user's, root here), and Debian's
 // chromium driven by playwright-core. The lab test reuses startPageSession with a real agent.
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { hasExited, watchDaemon } from "../support/daemon.js";
 import { DAEMON_ENV, run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { isAlive, waitGone } from "../support/processes.js";
-import { acceptsConnection, freePort } from "../support/sockets.js";
+import { freePort } from "../support/sockets.js";
 import { ensureSystemBus } from "../support/system-bus.js";
-import { GiveUp, waitUntil } from "../support/wait.js";
 
 const E2E_DIR = join(BUILD_DIR, "cockpit-e2e");
 export const SCREENSHOT_DIR = join(BUILD_DIR, "screenshots");
 const COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws";
 const CHROMIUM = "/usr/bin/chromium";
-const MAX_LOG_CHARS = 16_000;
 /** The page's path under cockpit-ws: the package name is its directory's. */
 const PAGE_PATH = "/cockpit/@localhost/colo-hybrid/index.html";
 
@@ -61,10 +60,6 @@ function processGroup(pgid: number): number[] {
   return out;
 }
 
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
 /** cockpit-ws serving the packages under `dataHome` (and the host's own) to 127.0.0.1 only. */
 export async function startCockpitWs(dataHome: string, timeoutMs = 20_000): Promise<CockpitWs> {
   await ensureSystemBus();
@@ -79,21 +74,10 @@ export async function startCockpitWs(dataHome: string, timeoutMs = 20_000): Prom
       detached: true,
     },
   );
-  let log = "";
-  const keep = (chunk: string) => {
-    log = (log + chunk).slice(-MAX_LOG_CHARS);
-  };
-  child.stdout?.setEncoding("utf8").on("data", keep);
-  child.stderr?.setEncoding("utf8").on("data", keep);
-  let spawnError: Error | undefined;
-  child.once("error", (e) => {
-    spawnError = e;
-  });
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
+  const daemon = watchDaemon(child);
 
   const stop = async () => {
-    process.removeListener("exit", killOnExit);
+    daemon.forget();
     const pid = child.pid;
     if (pid === undefined) return;
     if (!hasExited(child)) child.kill("SIGTERM");
@@ -104,28 +88,14 @@ export async function startCockpitWs(dataHome: string, timeoutMs = 20_000): Prom
     }
   };
 
-  try {
-    await waitUntil(
-      `cockpit-ws on 127.0.0.1:${port}`,
-      async () => {
-        if (spawnError) throw new GiveUp(spawnError.message);
-        if (hasExited(child)) throw new GiveUp(`cockpit-ws exited:\n${log.trim()}`);
-        return acceptsConnection({ host: "127.0.0.1", port });
-      },
-      timeoutMs,
-      50,
-    );
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  await daemon.listening("cockpit-ws", port, timeoutMs, stop);
   if (child.pid === undefined) throw new Error("cockpit-ws has no pid");
   return {
     port,
     pid: child.pid,
     pageUrl: (route = []) =>
       `http://127.0.0.1:${port}${PAGE_PATH}${route.length > 0 ? `#/${route.join("/")}` : ""}`,
-    log: () => log,
+    log: daemon.log,
     stop,
   };
 }

@@ -4,18 +4,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { hasExited, watchDaemon } from "./daemon.js";
 import { DAEMON_ENV, run } from "./exec.js";
 import { BUILD_DIR } from "./paths.js";
-import { acceptsConnection, freePort } from "./sockets.js";
-import { GiveUp, waitUntil } from "./wait.js";
+import { freePort } from "./sockets.js";
 
 const SSH_DIR = join(BUILD_DIR, "test-ssh");
 const HOST_KEY = join(SSH_DIR, "ssh_host_ed25519_key");
 const CLIENT_KEY = join(SSH_DIR, "id_ed25519");
 const AUTHORIZED_KEYS = join(SSH_DIR, "authorized_keys");
 const CONFIG = join(SSH_DIR, "sshd_config");
-/** Kept of sshd's log for error messages. */
-const MAX_LOG_CHARS = 16_000;
 
 export interface Sshd {
   port: number;
@@ -75,10 +73,6 @@ async function prepare(): Promise<void> {
   await writeFile(CONFIG, SSHD_CONFIG);
 }
 
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
 function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (hasExited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -114,20 +108,10 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     env: DAEMON_ENV,
     stdio: ["ignore", "ignore", "pipe"],
   });
-  let log = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    log = (log + chunk).slice(-MAX_LOG_CHARS);
-  });
-  let spawnError: Error | undefined;
-  child.once("error", (e) => {
-    spawnError = e;
-  });
-  // Should the test process end without stop(), sshd must not outlive it.
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
+  const daemon = watchDaemon(child);
 
   const stop = async (): Promise<void> => {
-    process.removeListener("exit", killOnExit);
+    daemon.forget();
     if (!hasExited(child)) {
       child.kill("SIGTERM");
       if (!(await exited(child, 5_000))) {
@@ -138,23 +122,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     await rm(instanceDir, { recursive: true, force: true });
   };
 
-  try {
-    await waitUntil(
-      `sshd on 127.0.0.1:${port}`,
-      async () => {
-        if (spawnError) throw new GiveUp(spawnError.message);
-        if (hasExited(child)) {
-          throw new GiveUp(`sshd exited (${child.exitCode ?? child.signalCode}):\n${log.trim()}`);
-        }
-        return acceptsConnection({ host: "127.0.0.1", port });
-      },
-      timeoutMs,
-      50,
-    );
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  await daemon.listening("sshd", port, timeoutMs, stop);
   if (child.pid === undefined) throw new Error("sshd has no pid");
   return {
     port,
@@ -162,7 +130,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     identityFile: CLIENT_KEY,
     knownHostsFile,
     sshCommand,
-    log: () => log,
+    log: daemon.log,
     stop,
   };
 }
