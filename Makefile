@@ -65,6 +65,7 @@ install: install-hook install-cockpit
 	ln -srf $(DESTDIR)$(LIBDIR)/colo-hybrid.mjs $(DESTDIR)$(PREFIX)/bin/colo-hybrid
 	install -D -m 0644 -t $(DESTDIR)$(UNITDIR) packaging/systemd/colo-hybrid-agent@.service
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/dbus-1/system.d packaging/dbus/org.colo_hybrid.Agent.conf
+	install -D -m 0644 packaging/hosts.conf $(DESTDIR)/etc/colo-hybrid/hosts.conf
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man1 packaging/man/colo-hybrid.1
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man8 packaging/man/colo-hybrid-agent.8
 

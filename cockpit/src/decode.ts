@@ -10,14 +10,15 @@ function unwrap(v: unknown): unknown {
   return typeof v === "object" && v !== null && "v" in v ? (v as Variant).v : v;
 }
 
+/** An a{sv} by key; fromEntries defines own properties, so a key `__proto__` stays a key. */
 function dict<T>(v: unknown, pick: (x: unknown) => T | undefined): Record<string, T> {
-  const out: Record<string, T> = {};
-  if (typeof v !== "object" || v === null) return out;
-  for (const [key, value] of Object.entries(v)) {
-    const x = pick(unwrap(value));
-    if (x !== undefined) out[key] = x;
-  }
-  return out;
+  if (typeof v !== "object" || v === null) return {};
+  return Object.fromEntries(
+    Object.entries(v).flatMap(([key, value]) => {
+      const x = pick(unwrap(value));
+      return x === undefined ? [] : [[key, x] as const];
+    }),
+  );
 }
 
 const paramValue = (x: unknown): ParamValue | undefined =>
@@ -74,7 +75,8 @@ export const EMPTY_INFO: AgentInfo = {
 export function decodeProperties(props: Record<string, unknown>): Partial<AgentInfo> {
   let out: Partial<AgentInfo> = {};
   for (const [name, value] of Object.entries(props)) {
-    const decode = PROPERTIES[name];
+    // Own names only: `toString` or `__proto__` from the bus is no property of ours.
+    const decode = Object.hasOwn(PROPERTIES, name) ? PROPERTIES[name] : undefined;
     if (decode) out = { ...out, ...decode(value) };
   }
   return out;

@@ -17,17 +17,21 @@ import {
   type SideState,
   setCheckpointDelay,
 } from "../libvirt/colo/pair-state.js";
-import { migrationTarget, type PairSide, protect } from "../libvirt/colo/protect.js";
+import { type PairSide, protect } from "../libvirt/colo/protect.js";
 import { qemuInfo } from "../libvirt/colo/qemu-info.js";
 import { connectLibvirt, type Via } from "../libvirt/connect.js";
+import { connectPeer, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import {
   formatMetadata,
   type HybridMetadata,
+  type HybridMetadataResult,
   METADATA_KEY,
   METADATA_NS,
 } from "../libvirt/xml/metadata.js";
+import { XmlError } from "../libvirt/xml/tree.js";
 import { coloReasonOf, coloStateOf } from "./colo-state.js";
+import { EXIT_CONFIG } from "./exit-status.js";
 import { type Level, type Logger, makeLogger } from "./log.js";
 import {
   type AgentControl,
@@ -52,6 +56,13 @@ export interface AgentOptions {
 
 export class AgentError extends Error {
   override name = "AgentError";
+  constructor(
+    message: string,
+    /** The process's exit status, when this ends the agent. */
+    readonly exitStatus = 1,
+  ) {
+    super(message);
+  }
 }
 
 /** Runs QEMU commands one after another, in the order they were asked for. */
@@ -108,13 +119,25 @@ export class Agent extends EventEmitter implements AgentControl {
     const lv = await connectLibvirt(opts.uri, opts.via);
     try {
       const dom = await lv.lookupByUuid(opts.uuid);
-      const meta = parseDomainXml(await lv.domainXml(dom)).metadata;
+      let meta: HybridMetadataResult | undefined;
+      try {
+        meta = parseDomainXml(await lv.domainXml(dom)).metadata;
+      } catch (e) {
+        if (!(e instanceof XmlError)) throw e;
+        throw new AgentError(
+          `cannot read the XML of domain '${dom.name}': ${e.message}`,
+          EXIT_CONFIG,
+        );
+      }
       if (meta === undefined) {
-        throw new AgentError(`domain '${dom.name}' has no colo-hybrid metadata`);
+        throw new AgentError(`domain '${dom.name}' has no colo-hybrid metadata`, EXIT_CONFIG);
       }
       if (!meta.ok) {
         const why = meta.errors.map((e) => `${e.path}: ${e.message}`).join("; ");
-        throw new AgentError(`domain '${dom.name}' has invalid colo-hybrid metadata: ${why}`);
+        throw new AgentError(
+          `domain '${dom.name}' has invalid colo-hybrid metadata: ${why}`,
+          EXIT_CONFIG,
+        );
       }
       const agent = new Agent(lv, dom, meta.value, opts);
       await agent.begin();
@@ -248,7 +271,7 @@ export class Agent extends EventEmitter implements AgentControl {
     const { uri, domain } = this.meta.peer;
     let lv: Libvirt | undefined;
     try {
-      lv = await connectLibvirt(uri, this.opts.via);
+      lv = await connectPeer(uri, this.opts.via === undefined ? {} : { via: this.opts.via });
       const dom = await lv.lookupByName(domain);
       const peerLv = lv;
       const sub = await lv.onQemuMonitorEvent(dom, "RESUME", () => this.onSecondaryResume());
@@ -268,7 +291,7 @@ export class Agent extends EventEmitter implements AgentControl {
       await this.derive();
     } catch (e) {
       await lv?.close();
-      this.error(`cannot reach the secondary '${domain}' at ${uri}: ${message(e)}`);
+      this.error(`cannot reach the secondary '${domain}': ${message(e)}`);
       if (!this.closed) {
         this.peerTimer = setTimeout(() => void this.connectPeer(), this.opts.peerRetryMs ?? 5000);
       }
@@ -422,11 +445,13 @@ export class Agent extends EventEmitter implements AgentControl {
     const peer = this.peer;
     if (peer === undefined) return;
     try {
-      const incoming = parseDomainXml(await peer.lv.domainXml(peer.dom)).colo?.incoming;
-      if (incoming === undefined) {
-        throw new AgentError(`the secondary '${peer.dom.name}' has no -incoming address`);
+      const { ports } = this.meta;
+      if (ports === undefined) {
+        throw new AgentError(
+          "the metadata keeps no replication port (a pair made by an older 'pair create'): make the pair again",
+        );
       }
-      const migrationUri = migrationTarget(incoming, this.meta.peer.uri);
+      const migrationUri = replicationTarget(this.meta.peer.uri, ports.migration);
       this.log("info", `starting replication to '${peer.dom.name}' (${migrationUri})`);
       await protect({ lv: this.lv, dom: this.dom }, peer, {
         period: this.params.coloPeriod,

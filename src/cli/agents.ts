@@ -2,6 +2,7 @@
 // `list`, `status`, `get`, `set`, `events`, `failover`. DOMAIN is a name or a UUID.
 import { once } from "node:events";
 import { parseArgs } from "node:util";
+import { specByName } from "../colo/params.js";
 import { ACCESS_DENIED, BusError, INVALID_ARGS } from "../dbus/bus.js";
 import { AgentClient, type AgentEvent } from "../dbus/client.js";
 import { busNameForUuid } from "../dbus/names.js";
@@ -152,23 +153,30 @@ export async function get(args: string[], out: Out): Promise<void> {
     out.write(parametersText(params));
     return;
   }
-  const value = params[key];
+  // KEY is looked up in the schema and among the agent's own keys, never along the prototype
+  // chain: `toString` or `__proto__` is no parameter.
+  const value =
+    specByName(key) !== undefined && Object.hasOwn(params, key) ? params[key] : undefined;
   if (value === undefined)
     throw new CliError(`unknown parameter '${key}'; known: ${Object.keys(params).join(", ")}`);
   out.write(`${value}\n`);
 }
 
-/** KEY=VALUE arguments, values as typed: the agent judges them as it judges the Cockpit form. */
+/**
+ * KEY=VALUE arguments, values as typed: the agent judges them as it judges the Cockpit form,
+ * unknown keys included (a Map, so that `__proto__` or `toString` is a key like any other).
+ */
 function patchOf(pairs: readonly string[]): Record<string, string> {
-  const patch: Record<string, string> = {};
+  const patch = new Map<string, string>();
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new CliError(`'${pair}' is not KEY=VALUE`);
     const key = pair.slice(0, eq);
-    if (key in patch) throw new CliError(`'${key}' is given twice`);
-    patch[key] = pair.slice(eq + 1);
+    if (patch.has(key)) throw new CliError(`'${key}' is given twice`);
+    patch.set(key, pair.slice(eq + 1));
   }
-  return patch;
+  // fromEntries defines own properties: a key `__proto__` stays a key.
+  return Object.fromEntries(patch);
 }
 
 export async function set(args: string[]): Promise<void> {

@@ -5,6 +5,7 @@ import { BusError } from "../dbus/bus.js";
 import { PairError } from "../libvirt/colo/plumbing.js";
 import { ProtectError } from "../libvirt/colo/protect.js";
 import { LibvirtError, QmpError } from "../libvirt/errors.js";
+import { PeerUriError } from "../libvirt/peer-uri.js";
 import { AGENT_HELPS, events, failover, get, list, set, status } from "./agents.js";
 import { CliError } from "./errors.js";
 import { PAIR_HELP, pair } from "./pair.js";
@@ -32,20 +33,22 @@ commands:
   help [COMMAND]     this text, or a command's
 `;
 
-const HELPS: Record<string, string> = {
-  simulate: SIMULATE_HELP,
-  trace: TRACE_HELP,
-  pair: PAIR_HELP,
-  protect: PROTECT_HELP,
-  agent: AGENT_HELP,
-  ...AGENT_HELPS,
-};
+const HELPS: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    simulate: SIMULATE_HELP,
+    trace: TRACE_HELP,
+    pair: PAIR_HELP,
+    protect: PROTECT_HELP,
+    agent: AGENT_HELP,
+    ...AGENT_HELPS,
+  }),
+);
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
   const out = process.stdout;
   if (args.includes("--help") || args.includes("-h")) {
-    out.write(HELPS[command ?? ""] ?? HELP);
+    out.write(HELPS.get(command ?? "") ?? HELP);
     return;
   }
   switch (command) {
@@ -78,7 +81,7 @@ async function run(argv: string[]): Promise<void> {
     case "help":
     case "--help":
     case "-h":
-      out.write(HELPS[args[0] ?? ""] ?? HELP);
+      out.write(HELPS.get(args[0] ?? "") ?? HELP);
       return;
     default:
       throw new CliError(`unknown command '${command}'; see 'colo-hybrid help'`);
@@ -94,9 +97,16 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 run(process.argv.slice(2)).catch((e: unknown) => {
   // parseArgs reports unknown options and missing values with a code of its own.
   const known =
-    [CliError, LibvirtError, QmpError, ProtectError, PairError, AgentError, BusError].some(
-      (k) => e instanceof k,
-    ) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    [
+      CliError,
+      LibvirtError,
+      QmpError,
+      ProtectError,
+      PairError,
+      AgentError,
+      BusError,
+      PeerUriError,
+    ].some((k) => e instanceof k) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   process.stderr.write(`error: ${known ? (e as Error).message : (e as Error).stack}\n`);
-  process.exitCode = 1;
+  process.exitCode = e instanceof AgentError ? e.exitStatus : 1;
 });

@@ -16,6 +16,8 @@ import {
 } from "../libvirt/colo/plumbing.js";
 import { connectLibvirt } from "../libvirt/connect.js";
 import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { connectPeer, replicationHost } from "../libvirt/peer.js";
+import { peerUriProblem } from "../libvirt/peer-uri.js";
 import { XmlError } from "../libvirt/xml/tree.js";
 import { CliError } from "./errors.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramPatch } from "./param-options.js";
@@ -95,17 +97,22 @@ export async function pair(
     ...optional("basePort", number("--base-port", values["base-port"])),
     ...optional("ports", ports(values.ports)),
     ...optional("qemuVersion", qemuVersion(values["qemu-version"])),
+    // A URI off the allow-list is planPair's to report, with every other problem.
+    ...optional(
+      "replicationHost",
+      peerUriProblem(secondaryUri) === undefined ? replicationHost(secondaryUri) : undefined,
+    ),
     params: paramPatch(values),
   };
 
   const opened: Libvirt[] = [];
-  const open = async (uri: string) => {
-    const lv = await connectLibvirt(uri);
+  const open = async (connecting: Promise<Libvirt>) => {
+    const lv = await connecting;
     opened.push(lv);
     return lv;
   };
   try {
-    const lv = await open(connectUri);
+    const lv = await open(connectLibvirt(connectUri));
     const dom = await lv.lookupByName(name).catch((e: unknown) => {
       if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) {
         throw new CliError(`failed to get domain '${name}': ${e.message}`);
@@ -130,7 +137,8 @@ export async function pair(
     }
     let secondaryLv = lv;
     if (plan !== undefined) {
-      if (secondaryUri !== connectUri) secondaryLv = await open(secondaryUri);
+      // The URI is the one the metadata keeps, hence checked by planPair; reached the agents' way.
+      if (secondaryUri !== connectUri) secondaryLv = await open(connectPeer(secondaryUri));
       if (await exists(secondaryLv, plan.secondary.name)) {
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
       }

@@ -1,8 +1,10 @@
 // `colo-hybrid protect PRIMARY`: start COLO replication of a pair made by `pair create`.
 import { parseArgs } from "node:util";
+import { parseDecimal, parseInteger } from "../input/decimal.js";
 import type { Libvirt } from "../libvirt/api.js";
-import { migrationTarget, protect } from "../libvirt/colo/protect.js";
+import { protect } from "../libvirt/colo/protect.js";
 import { connectLibvirt } from "../libvirt/connect.js";
+import { connectPeer, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { CliError } from "./errors.js";
 
@@ -31,9 +33,16 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
   if (name === undefined || positionals.length > 1)
     throw new CliError("protect takes one PRIMARY domain");
   const uri = values.connect ?? "qemu:///system";
-  const timeoutS = Number(values.timeout ?? 120);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+  const timeoutS = values.timeout === undefined ? 120 : parseDecimal(values.timeout);
+  if (timeoutS === undefined || !Number.isFinite(timeoutS) || timeoutS <= 0)
     throw new CliError("--timeout takes a number of seconds > 0");
+  // Checked before connecting; without it the period is the domain's colo-period.
+  let givenPeriod: number | undefined;
+  if (values.period !== undefined) {
+    givenPeriod = parseInteger(values.period);
+    if (givenPeriod === undefined || !Number.isSafeInteger(givenPeriod) || givenPeriod <= 0)
+      throw new CliError("--period takes a whole number of ms");
+  }
 
   const lv = await connectLibvirt(uri);
   const peers: Libvirt[] = [];
@@ -52,25 +61,22 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
       throw new CliError(
         `domain '${name}' is a COLO secondary: protect its primary, '${meta.value.peer.domain}'`,
       );
-    const { peer } = meta.value;
-    const slv = peer.uri === uri ? lv : await connectLibvirt(peer.uri);
+    const { peer, ports } = meta.value;
+    if (ports === undefined)
+      throw new CliError(
+        `domain '${name}' keeps no replication port in its metadata (made by an older 'pair create'): make the pair again`,
+      );
+    const migrationUri = replicationTarget(peer.uri, ports.migration);
+    const slv = peer.uri === uri ? lv : await connectPeer(peer.uri);
     if (slv !== lv) peers.push(slv);
     const sdom = await slv.lookupByName(peer.domain);
-    const incoming = parseDomainXml(await slv.domainXml(sdom)).colo?.incoming;
-    if (!incoming)
-      throw new CliError(
-        `the secondary '${peer.domain}' has no -incoming: it was not made by 'pair create'`,
-      );
-    const period =
-      values.period === undefined ? meta.value.params.coloPeriod : Number(values.period);
-    if (!Number.isInteger(period) || period <= 0)
-      throw new CliError("--period takes a whole number of ms");
+    const period = givenPeriod ?? meta.value.params.coloPeriod;
     const result = await protect(
       { lv, dom },
       { lv: slv, dom: sdom },
       {
         period,
-        migrationUri: migrationTarget(incoming, peer.uri),
+        migrationUri,
         timeoutMs: timeoutS * 1000,
         onProgress: (p) =>
           err.write(

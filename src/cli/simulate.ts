@@ -1,9 +1,9 @@
 // `colo-hybrid simulate FILE`: replay a trace through the policy core.
 import { open } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { parseDecimal, parseInteger } from "../input/decimal.js";
 import { Replay } from "../sim/replay.js";
-import { LineParser, TraceError } from "../trace/format.js";
+import { LineParser, TraceError, traceLines } from "../trace/format.js";
 import { CliError } from "./errors.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramsFromOptions } from "./param-options.js";
 import { renderReport } from "./render.js";
@@ -35,10 +35,11 @@ export async function simulate(args: string[], out: NodeJS.WritableStream): Prom
   const file = positionals[0];
   if (file === undefined || positionals.length > 1) throw new CliError("simulate takes one FILE");
   const params = paramsFromOptions(values);
-  const pause = Number(values.pause ?? 0);
-  const width = Number(values.width ?? 72);
-  if (!Number.isFinite(pause) || pause < 0) throw new CliError("--pause takes a number of ms >= 0");
-  if (!Number.isInteger(width) || width < 10 || width > 1000) {
+  const pause = values.pause === undefined ? 0 : parseDecimal(values.pause);
+  const width = values.width === undefined ? 72 : parseInteger(values.width);
+  if (pause === undefined || !Number.isFinite(pause) || pause < 0)
+    throw new CliError("--pause takes a number of ms >= 0");
+  if (width === undefined || width < 10 || width > 1000) {
     throw new CliError("--width takes a whole number from 10 to 1000");
   }
 
@@ -49,7 +50,7 @@ export async function simulate(args: string[], out: NodeJS.WritableStream): Prom
   const parser = new LineParser({ pause });
   const input = file === "-" ? process.stdin : await openFile(file);
   try {
-    for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+    for await (const line of traceLines(input)) {
       for (const event of parser.line(line)) replay.push(event);
     }
   } catch (e) {

@@ -1,5 +1,6 @@
 // `colo-hybrid trace synth`: write a synthetic phase-changing trace.
 import { parseArgs } from "node:util";
+import { parseInteger } from "../input/decimal.js";
 import { formatEvent, traceHeader } from "../trace/format.js";
 import { DEFAULT_SYNTH, parsePhases, synthesize } from "../trace/synthetic.js";
 import { CliError } from "./errors.js";
@@ -31,8 +32,9 @@ export function trace(args: string[], out: NodeJS.WritableStream): void {
       hybrid: { type: "boolean" },
     },
   });
-  const seed = Number(values.seed ?? DEFAULT_SYNTH.seed);
-  if (!Number.isInteger(seed)) throw new CliError("--seed takes a whole number");
+  const seed = values.seed === undefined ? DEFAULT_SYNTH.seed : parseInteger(values.seed);
+  if (seed === undefined || !Number.isSafeInteger(seed))
+    throw new CliError("--seed takes a whole number");
   let phases = DEFAULT_SYNTH.phases;
   if (values.phases !== undefined) {
     try {

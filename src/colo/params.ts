@@ -1,6 +1,7 @@
 // The policy's parameters: their names, units, ranges and defaults, in one place.
 // Every surface (CLI options, domain metadata, D-Bus, the Cockpit form, docs/policy.md)
 // is derived from PARAMETERS; nothing else may restate a range.
+import { parseDecimal, parseInteger } from "../input/decimal.js";
 
 export type Variant = "seed" | "corrected";
 export const VARIANTS: readonly Variant[] = ["seed", "corrected"];
@@ -164,17 +165,21 @@ export type ParamPatch = Readonly<Record<string, unknown>>;
 
 export type ParamResult = { ok: true; params: Params } | { ok: false; errors: ParamError[] };
 
+/**
+ * A value given as text, exactly as given (readers that pretty-print, the metadata's, trim
+ * first): numbers plain decimals (decimal.ts), booleans `true` or `false`. Typed values pass.
+ */
 function parseValue(spec: ParamSpec, raw: unknown): unknown {
   if (typeof raw !== "string") return raw;
-  const text = raw.trim();
   switch (spec.kind) {
     case "int":
+      return parseInteger(raw) ?? Number.NaN;
     case "real":
-      return text === "" ? Number.NaN : Number(text);
+      return parseDecimal(raw) ?? Number.NaN;
     case "bool":
-      return text === "true" ? true : text === "false" ? false : raw;
+      return raw === "true" ? true : raw === "false" ? false : raw;
     case "enum":
-      return text;
+      return raw;
   }
 }
 
@@ -206,6 +211,8 @@ export function applyPatch(current: Params, patch: ParamPatch): ParamResult {
   const errors: ParamError[] = [];
   const next: Record<string, unknown> = { ...current };
   for (const [name, raw] of Object.entries(patch)) {
+    // By the schema's own map: `__proto__` or `toString` is unknown, and `next` is only ever
+    // written under a schema key.
     const spec = specByName(name);
     if (!spec) {
       const known = PARAMETERS.map((p) => p.name).join(", ");

@@ -2,9 +2,11 @@
 // follow the agent, methods that call into it, and signals: ModeChanged as it happens, Tick with
 // the checkpoints that ended at most once a second, PropertiesChanged for what really changed at
 // most a few times a second (the agent says "changed" far more often than anything changes).
+// Only root may change an agent, and the agent checks that itself (rootOnly below).
 import {
   DBusError,
   interface as dbusInterface,
+  Message,
   NameFlag,
   RequestNameReply,
   type Variant,
@@ -12,7 +14,7 @@ import {
 import type { AgentControl, SetParamsResult } from "../agent/status.js";
 import type { Transition } from "../colo/events.js";
 import type { CheckpointRecord } from "../colo/stats.js";
-import { type BusError, FAILED, INVALID_ARGS, SystemBus } from "./bus.js";
+import { ACCESS_DENIED, type BusError, FAILED, INVALID_ARGS, SystemBus } from "./bus.js";
 import { busNameForUuid, INTERFACE, OBJECT_PATH } from "./names.js";
 import {
   CHECKPOINT,
@@ -28,6 +30,26 @@ const PROPERTIES_INTERVAL_MS = 250;
 const TICK_INTERVAL_MS = 1000;
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+// The methods that change the agent, with their in signatures: root's only (docs/dbus.md). The
+// bus policy says so too, but a policy file is configuration that another file, a local
+// override or a mistake can open; the agent checks every such call itself, and refuses when it
+// cannot tell who called.
+//
+// dbus-next calls a method with the message's body alone, so a method cannot know its caller,
+// and its method handlers are synchronous while the caller's uid is a question to the bus. So a
+// handler of ours (rootOnly) takes these calls over before the library dispatches them, asks the
+// bus for the sender's uid, then answers AccessDenied or runs the method's one implementation
+// (AgentInterface.runRootOnly) and answers. The members the library sees under these names stay
+// for introspection, and only refuse: were a call ever to reach them past the handler (another
+// library version dispatching differently), it would be refused, not run unchecked.
+const ROOT_ONLY = { SetParameters: "a{sv}", Failover: "", ResetStatistics: "" } as const;
+type RootOnly = keyof typeof ROOT_ONLY;
+const isRootOnly = (member: string | undefined): member is RootOnly =>
+  member !== undefined && Object.hasOwn(ROOT_ONLY, member);
+
+const unchecked = (member: RootOnly) =>
+  new DBusError(ACCESS_DENIED, `${member} needs root: the caller was not checked`);
 
 class AgentInterface extends dbusInterface.Interface {
   private cached: Record<PropertyName, unknown> | undefined;
@@ -50,7 +72,19 @@ class AgentInterface extends dbusInterface.Interface {
     return this.cached;
   }
 
-  async SetParameters(patch: Record<string, Variant>): Promise<void> {
+  /** A root-only method, its caller already known to be root (rootOnly). */
+  async runRootOnly(member: RootOnly, body: unknown[]): Promise<void> {
+    switch (member) {
+      case "SetParameters":
+        return this.setParameters(body[0] as Record<string, Variant>);
+      case "Failover":
+        return this.failover();
+      case "ResetStatistics":
+        return this.control.resetStats();
+    }
+  }
+
+  private async setParameters(patch: Record<string, Variant>): Promise<void> {
     let result: SetParamsResult;
     try {
       result = await this.control.setParams(plain(patch) as Record<string, unknown>);
@@ -62,7 +96,7 @@ class AgentInterface extends dbusInterface.Interface {
       throw new DBusError(INVALID_ARGS, result.errors.map((e) => e.message).join("\n"));
   }
 
-  async Failover(): Promise<void> {
+  private async failover(): Promise<void> {
     try {
       await this.control.failover();
     } catch (e) {
@@ -70,8 +104,17 @@ class AgentInterface extends dbusInterface.Interface {
     }
   }
 
-  ResetStatistics(): void {
-    this.control.resetStats();
+  // What the library would run for the root-only methods: nothing (see ROOT_ONLY).
+  SetParameters(): never {
+    throw unchecked("SetParameters");
+  }
+
+  Failover(): never {
+    throw unchecked("Failover");
+  }
+
+  ResetStatistics(): never {
+    throw unchecked("ResetStatistics");
   }
 
   RecentCheckpoints(): unknown[] {
@@ -104,9 +147,9 @@ AgentInterface.configureMembers({
     ]),
   ),
   methods: {
-    SetParameters: { inSignature: "a{sv}" },
-    Failover: {},
-    ResetStatistics: {},
+    SetParameters: { inSignature: ROOT_ONLY.SetParameters },
+    Failover: { inSignature: ROOT_ONLY.Failover },
+    ResetStatistics: { inSignature: ROOT_ONLY.ResetStatistics },
     RecentCheckpoints: { outSignature: `a${CHECKPOINT}` },
   },
   signals: {
@@ -114,6 +157,69 @@ AgentInterface.configureMembers({
     Tick: { signature: `a${CHECKPOINT}` },
   },
 });
+
+/** The caller's uid, from the bus; throws when the bus cannot say. */
+async function callerUid(bus: SystemBus, sender: string | undefined): Promise<number> {
+  if (sender === undefined) throw new Error("the call names no sender");
+  const [uid] = await bus.callBus("GetConnectionUnixUser", "s", [sender]);
+  if (typeof uid !== "number") throw new Error(`the bus answered ${JSON.stringify(uid)}`);
+  return uid;
+}
+
+/** Throws AccessDenied unless the bus says `sender` is root. */
+async function mustBeRoot(bus: SystemBus, member: RootOnly, sender: string | undefined) {
+  let uid: number;
+  try {
+    uid = await callerUid(bus, sender);
+  } catch (e) {
+    throw new DBusError(
+      ACCESS_DENIED,
+      `${member} needs root: cannot tell who the caller is (${messageOf(e)})`,
+    );
+  }
+  if (uid !== 0)
+    throw new DBusError(ACCESS_DENIED, `${member} needs root: the caller is uid ${uid}`);
+}
+
+async function answerRootOnly(
+  bus: SystemBus,
+  iface: AgentInterface,
+  msg: Message,
+  member: RootOnly,
+): Promise<void> {
+  let reply: Message;
+  try {
+    await mustBeRoot(bus, member, msg.sender);
+    await iface.runRootOnly(member, msg.body);
+    reply = Message.newMethodReturn(msg);
+  } catch (e) {
+    reply =
+      e instanceof DBusError
+        ? Message.newError(msg, e.type, e.text)
+        : Message.newError(msg, FAILED, messageOf(e));
+  }
+  try {
+    bus.bus.send(reply);
+  } catch {
+    // The connection is gone: nobody to answer.
+  }
+}
+
+/**
+ * The method handler that takes the root-only calls over (see ROOT_ONLY): exactly those the
+ * library would dispatch to them (path, interface, member, signature); any other it answers
+ * itself, UnknownMethod, running nothing.
+ */
+function rootOnly(bus: SystemBus, iface: AgentInterface): (msg: Message) => boolean {
+  return (msg) => {
+    const { member } = msg;
+    if (msg.path !== OBJECT_PATH || msg.interface !== INTERFACE || !isRootOnly(member))
+      return false;
+    if ((msg.signature || "") !== ROOT_ONLY[member]) return false;
+    void answerRootOnly(bus, iface, msg, member);
+    return true;
+  };
+}
 
 /** Runs `fn` soon after trigger(), and never twice within `intervalMs`. */
 class Throttle {
@@ -178,6 +284,8 @@ export async function publishAgent(control: AgentControl, uuid: string): Promise
   const busName = busNameForUuid(uuid);
   const bus = await SystemBus.connect();
   const iface = new AgentInterface(control);
+  const guard = rootOnly(bus, iface);
+  bus.bus.addMethodHandler(guard);
   // Exported before the name is taken: whoever sees the name appear finds the object.
   bus.bus.export(OBJECT_PATH, iface);
   try {
@@ -238,6 +346,7 @@ export async function publishAgent(control: AgentControl, uuid: string): Promise
       // Leaving the bus releases the name too; released first, it never names a missing object.
       await bus.callBus("ReleaseName", "s", [busName]).catch(() => undefined);
       bus.bus.unexport(OBJECT_PATH, iface);
+      bus.bus.removeMethodHandler(guard);
       bus.close();
     },
   };

@@ -87,14 +87,26 @@ export function checkpointTuple(c: CheckpointRecord): CheckpointTuple {
   return [int(c.t), c.length ?? -1, c.pause ?? -1, c.mean, c.mode];
 }
 
-/** A received value as plain data: variants unwrapped, 64-bit integers as numbers. */
+/**
+ * A received value as plain data: variants unwrapped, 64-bit integers as numbers, dicts as
+ * objects whose keys are all own properties (Object.fromEntries defines them: a key `__proto__`
+ * stays a key, and never sets a prototype).
+ */
 export function plain(v: unknown): unknown {
-  if (v instanceof Variant) return plain(v.value);
   if (typeof v === "bigint") return Number(v);
   if (Array.isArray(v)) return v.map(plain);
-  if (v !== null && typeof v === "object")
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  return v;
+  if (v === null || typeof v !== "object") return v;
+  // `ay` (a Buffer): its bytes.
+  if (ArrayBuffer.isView(v)) return [...new Uint8Array(v.buffer, v.byteOffset, v.byteLength)];
+  const proto: unknown = Object.getPrototypeOf(v);
+  // A variant exactly: `instanceof` would also take a dict whose prototype is one (below).
+  if (proto === Variant.prototype) return plain((v as Variant).value);
+  const entries = Object.entries(v).map(([k, x]) => [k, plain(x)]);
+  // dbus-next builds a received dict by assignment into `{}`, so an entry `__proto__` became
+  // the object's prototype (its value, a variant in an a{sv}): it is that entry, given back.
+  // (With a plain value type, a{ss}, dbus-next drops such an entry: nothing to give back.)
+  if (proto !== Object.prototype && proto !== null) entries.unshift(["__proto__", plain(proto)]);
+  return Object.fromEntries(entries);
 }
 
 /** The properties as a client sees them (`colo-hybrid status --json` prints these). */
@@ -122,7 +134,7 @@ export interface AgentProperties {
 export function decodeProperties(props: Record<string, unknown>): Partial<AgentProperties> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(props)) {
-    if (!(name in PROPERTIES)) continue;
+    if (!Object.hasOwn(PROPERTIES, name)) continue;
     const v = plain(value);
     out[name] =
       name === "History"

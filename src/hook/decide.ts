@@ -1,5 +1,5 @@
-// What the hook does for one call, from libvirt's arguments and the domain XML alone: no I/O,
-// so that every case is a line of test.
+// What the hook's node part does for one call, from libvirt's arguments and the domain XML
+// alone: no I/O, so that every case is a line of test. (Starting an agent is the shell front's.)
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { METADATA_KEY, METADATA_NS } from "../libvirt/xml/metadata.js";
 import { XmlError } from "../libvirt/xml/tree.js";
@@ -8,20 +8,17 @@ export type Decision =
   | { action: "none" }
   /** Fail the domain's start: libvirt shows the hook's stderr to whoever started it. */
   | { action: "refuse"; message: string }
-  | { action: "start" | "stop"; domain: string; uuid: string }
-  /** The agent would start but cannot: say why, and let the domain run. */
-  | { action: "skip"; domain: string; uuid: string; message: string };
+  | { action: "stop"; domain: string; uuid: string };
 
-type Call = "check" | "start" | "stop";
+type Call = "check" | "stop";
 
 /**
- * The calls the hook acts on, as "OPERATION SUB-OPERATION"; hooks/colo-hybrid.in lets only
- * these through to node. `release end` also follows a start that failed after `prepare`.
+ * The calls the node part acts on, as "OPERATION SUB-OPERATION"; hooks/colo-hybrid.in passes it
+ * only these, for domains with our element. `release end` also follows a start that failed
+ * after `prepare`.
  */
 export const CALLS: ReadonlyMap<string, Call> = new Map<string, Call>([
   ["prepare begin", "check"],
-  ["started begin", "start"],
-  ["reconnect begin", "start"],
   ["stopped end", "stop"],
   ["release end", "stop"],
 ]);
@@ -41,35 +38,23 @@ export function decide(operation: string, subOperation: string, xml: string): De
     domain = parseDomainXml(xml);
   } catch (e) {
     if (!(e instanceof XmlError)) throw e;
-    // libvirt sends XML of its own making: this is a hand-made call. Still, no domain that
-    // might carry our metadata starts unchecked.
-    return call === "check"
-      ? { action: "refuse", message: `colo-hybrid: cannot read the domain XML: ${e.message}` }
-      : NONE;
+    // XML that libvirt accepted and we cannot read: we cannot tell whether it is ours, and a
+    // domain that is not ours must always start. Nothing of ours runs for it: its agent would
+    // not read it either.
+    return NONE;
   }
   const { name, uuid, metadata } = domain;
   if (metadata === undefined) return NONE;
   // Stopping needs no valid metadata, and an agent that runs must not outlive its domain.
   if (call === "stop") return { action: "stop", domain: name, uuid };
-  if (metadata.ok) return call === "start" ? { action: "start", domain: name, uuid } : NONE;
-
+  if (metadata.ok) return NONE;
   const problems = metadata.errors.map((e) => `  ${e.path}: ${e.message}`).join("\n");
-  if (call === "check") {
-    return {
-      action: "refuse",
-      message:
-        `colo-hybrid: domain ${shownName(name)} has invalid colo-hybrid metadata ` +
-        `(namespace ${METADATA_NS}):\n${problems}\n` +
-        `Correct it with 'virsh metadata DOMAIN ${METADATA_NS} --config --key ${METADATA_KEY} ` +
-        "--edit' or remove it with '--config --remove', then start the domain again.",
-    };
-  }
-  // A running domain (started before the hook was installed, or found again by a restarted
-  // libvirtd) keeps running: failing here would make libvirt kill it.
   return {
-    action: "skip",
-    domain: name,
-    uuid,
-    message: `invalid colo-hybrid metadata, its agent is not started:\n${problems}`,
+    action: "refuse",
+    message:
+      `colo-hybrid: domain ${shownName(name)} has invalid colo-hybrid metadata ` +
+      `(namespace ${METADATA_NS}):\n${problems}\n` +
+      `Correct it with 'virsh metadata DOMAIN ${METADATA_NS} --config --key ${METADATA_KEY} ` +
+      "--edit' or remove it with '--config --remove', then start the domain again.",
   };
 }

@@ -1,25 +1,23 @@
-// Hands a domain's agent over to what runs it, and returns at once: libvirt waits for its hook,
+// Stopping a domain's agent, from the hook, without waiting for it: libvirt waits for its hook,
 // and the agent talks to libvirt, so the hook never waits for the agent (nor calls libvirt).
-// Under systemd (sd_booted(3)) that is the unit colo-hybrid-agent@INSTANCE.service, which logs
-// to journald; elsewhere a detached supervisor (supervise.ts), logging to the domain's file.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
+// Starting is the shell front's (hooks/colo-hybrid.in): no node start on a domain's start.
+// Under systemd (sd_booted(3)) the agent is the unit colo-hybrid-agent@INSTANCE.service, which
+// logs to journald; elsewhere a detached supervisor (supervise.ts), logging to the domain's file.
+import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { type Level, makeLogger } from "../agent/log.js";
 import { LOG_DIR, logFile } from "./paths.js";
-import { claim, markStopping, runningSupervisor, superviseArgs } from "./pidfile.js";
-import { GO } from "./supervise.js";
+import { isSupervisor, markStopping, supervisedAgentArgs } from "./pidfile.js";
+import { findOurs } from "./processes.js";
 import { agentUnit } from "./systemd-escape.js";
-
-export type Action = "start" | "stop";
 
 export function systemdBooted(): boolean {
   return existsSync("/run/systemd/system");
 }
 
-/** `systemctl` arguments for the domain's unit: --no-block queues the job and returns. */
-export function systemctlArgs(action: Action, uuid: string): string[] {
-  return [action, "--no-block", agentUnit(uuid)];
+/** `systemctl` arguments for stopping the domain's unit: --no-block queues the job and returns. */
+export function systemctlStopArgs(uuid: string): string[] {
+  return ["stop", "--no-block", agentUnit(uuid)];
 }
 
 /** The domain's log file, for appending. It names domains, hence not world-readable. */
@@ -38,15 +36,10 @@ export function appendLog(uuid: string, domain: string, level: Level, message: s
   }
 }
 
-/** Starts or stops the domain's agent; `hookBundle` is the script that supervises. */
-export async function handOff(
-  action: Action,
-  domain: string,
-  uuid: string,
-  hookBundle: string,
-): Promise<void> {
+/** Stops the domain's agent: its supervisors, and any agent of the domain left without one. */
+export function stopAgent(domain: string, uuid: string): void {
   if (systemdBooted()) {
-    const args = systemctlArgs(action, uuid);
+    const args = systemctlStopArgs(uuid);
     const r = spawnSync("systemctl", args, {
       encoding: "utf8",
       stdio: ["ignore", "ignore", "pipe"],
@@ -55,48 +48,19 @@ export async function handOff(
     if (r.status !== 0) throw new Error(`'systemctl ${args.join(" ")}' failed: ${r.stderr.trim()}`);
     return;
   }
-  if (action === "start") await startSupervisor(domain, uuid, hookBundle);
-  else stopSupervisor(domain, uuid);
-}
-
-async function startSupervisor(domain: string, uuid: string, hookBundle: string): Promise<void> {
-  const running = runningSupervisor(uuid);
-  if (running !== undefined) {
-    appendLog(uuid, domain, "info", `hook: its supervisor (pid ${running}) already runs`);
-    return;
+  for (const pid of markStopping(uuid)) {
+    process.kill(pid, "SIGTERM");
+    appendLog(uuid, domain, "info", `hook: stopping its supervisor (pid ${pid})`);
   }
-  // A daemon: a session of its own, so that nothing sent to the hook's (a terminal's hangup)
-  // reaches it, and no hold on the directory it was started in. Its stdout and stderr must not
-  // be the hook's: libvirt reads those to their end.
-  const log = openLog(uuid);
-  let child: ChildProcess;
-  try {
-    child = spawn(process.execPath, [hookBundle, ...superviseArgs(uuid)], {
-      detached: true,
-      cwd: "/",
-      stdio: ["pipe", log, log],
-    });
-  } finally {
-    closeSync(log);
+  // A supervisor's agent goes with it; one whose supervisor was killed is found by what it runs.
+  for (const { pid, info } of findOurs(supervisedAgentArgs(uuid))) {
+    if (isSupervisor(info.ppid, uuid)) continue;
+    process.kill(pid, "SIGTERM");
+    appendLog(
+      uuid,
+      domain,
+      "warning",
+      `hook: stopping its agent (pid ${pid}), which had no supervisor`,
+    );
   }
-  child.unref();
-  await once(child, "spawn");
-  const pid = child.pid as number;
-  const claimed = claim(uuid, pid);
-  child.stdin?.end(claimed ? GO : "");
-  appendLog(
-    uuid,
-    domain,
-    "info",
-    claimed
-      ? `hook: supervisor started (pid ${pid})`
-      : "hook: another supervisor was started at the same time; it runs the agent",
-  );
-}
-
-function stopSupervisor(domain: string, uuid: string): void {
-  const pid = markStopping(uuid);
-  if (pid === undefined) return;
-  process.kill(pid, "SIGTERM");
-  appendLog(uuid, domain, "info", `hook: stopping its supervisor (pid ${pid})`);
 }

@@ -1,22 +1,21 @@
 // dist/colo-hybrid-hook.mjs: the node part of the libvirt hook, which hooks/colo-hybrid.in runs
 // as `colo-hybrid-hook.mjs OPERATION SUB-OPERATION` with the domain XML on stdin for the calls
-// that may concern us; and, as `colo-hybrid-hook.mjs supervise --uuid UUID`, the supervisor it
-// starts where systemd does not run.
+// that need it (the check at prepare, the stop); and, as `colo-hybrid-hook.mjs supervise --uuid
+// UUID`, the supervisor the shell front starts where systemd does not run.
 //
 // The supervisor lives in this small bundle, not in the CLI's: it is loaded once per protected
-// domain and lives as long as the domain, its pid file protocol stays with the hook that claims
+// domain and lives as long as the domain, its pid file protocol stays with the hook that stops
 // it, and the agent it runs is whatever colo-hybrid.mjs stands beside it.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { decide, shownName } from "./decide.js";
-import { appendLog, handOff } from "./handoff.js";
+import { appendLog, stopAgent } from "./handoff.js";
+import { supervisedAgentArgs } from "./pidfile.js";
 import { supervise } from "./supervise.js";
-import { agentInstance } from "./systemd-escape.js";
 
-const BUNDLE = fileURLToPath(import.meta.url);
-const AGENT_BUNDLE = join(dirname(BUNDLE), "colo-hybrid.mjs");
+const AGENT_BUNDLE = join(dirname(fileURLToPath(import.meta.url)), "colo-hybrid.mjs");
 
 /** For a domain that runs: stderr (libvirt keeps it in its debug log) and the domain's log. */
 function report(domain: string, uuid: string, message: string): void {
@@ -28,7 +27,7 @@ function report(domain: string, uuid: string, message: string): void {
   }
 }
 
-async function hook(operation: string, subOperation: string): Promise<void> {
+function hook(operation: string, subOperation: string): void {
   const decision = decide(operation, subOperation, readFileSync(0, "utf8"));
   switch (decision.action) {
     case "none":
@@ -37,16 +36,12 @@ async function hook(operation: string, subOperation: string): Promise<void> {
       process.stderr.write(`${decision.message}\n`);
       process.exitCode = 1;
       return;
-    case "skip":
-      report(decision.domain, decision.uuid, decision.message);
-      return;
-    case "start":
     case "stop":
       try {
-        await handOff(decision.action, decision.domain, decision.uuid, BUNDLE);
+        stopAgent(decision.domain, decision.uuid);
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
-        report(decision.domain, decision.uuid, `cannot ${decision.action} its agent: ${why}`);
+        report(decision.domain, decision.uuid, `cannot stop its agent: ${why}`);
       }
   }
 }
@@ -55,8 +50,7 @@ const [command = "", ...args] = process.argv.slice(2);
 if (command === "supervise") {
   const { values } = parseArgs({ args, options: { uuid: { type: "string" } }, strict: true });
   const uuid = values.uuid ?? "";
-  // The agent gets the same instance as from its systemd unit (ExecStart=... --uuid %i).
-  await supervise(uuid, [process.execPath, AGENT_BUNDLE, "agent", "--uuid", agentInstance(uuid)]);
+  await supervise(uuid, [process.execPath, AGENT_BUNDLE, ...supervisedAgentArgs(uuid)]);
 } else {
-  await hook(command, args[0] ?? "");
+  hook(command, args[0] ?? "");
 }

@@ -1,9 +1,10 @@
-// The supervisor's pid file is the lock that keeps a domain at one agent. The hook claims it
-// for the supervisor it has just spawned; stopping moves it aside (to the stopping file) at once,
-// so that the domain's next start gets a new supervisor, which waits for the old one to end.
-// A pid file outlives its process when that is killed, and pids get reused: a file counts only
-// while it names a live supervisor of its domain.
+// The supervisor's pid file is the lock that keeps a domain at one agent. A supervisor claims it
+// as it starts (and leaves when another holds it); stopping moves it aside (to the stopping file)
+// at once, so that the domain's next start gets a new supervisor, which waits for the old one to
+// end. A pid file outlives its process when that is killed, and pids get reused: a file counts
+// only while it names a live supervisor of its domain (processes.ts).
 import {
+  existsSync,
   linkSync,
   mkdirSync,
   readdirSync,
@@ -13,29 +14,32 @@ import {
   writeFileSync,
 } from "node:fs";
 import { pidFile, RUN_DIR, stoppingFile } from "./paths.js";
+import { findOurs, processInfo, runsOurs } from "./processes.js";
+import { agentInstance } from "./systemd-escape.js";
 
 /** A supervisor's argv after its script: how the hook starts one, and how it is recognised. */
 export function superviseArgs(uuid: string): string[] {
   return ["supervise", "--uuid", uuid];
 }
 
+/**
+ * A supervised agent's argv after its script. The instance is the one its systemd unit gets
+ * (ExecStart=... --uuid %i); --supervised tells it that fd 3 is its supervisor's lifeline.
+ */
+export function supervisedAgentArgs(uuid: string): string[] {
+  return ["agent", "--supervised", "--uuid", agentInstance(uuid)];
+}
+
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
-/** Whether `pid` is the supervisor of `uuid` (a zombie's cmdline is empty: it is not). */
+/** Whether `pid` is the supervisor of `uuid`. */
 export function isSupervisor(pid: number, uuid: string): boolean {
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
-  } catch {
-    return false;
-  }
-  const expected = superviseArgs(uuid);
-  return argv.slice(-expected.length).join("\0") === expected.join("\0");
+  return runsOurs(processInfo(pid), superviseArgs(uuid));
 }
 
-function pidIn(file: string): number | undefined {
+export function pidIn(file: string): number | undefined {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -47,12 +51,14 @@ function pidIn(file: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** The live supervisor that `file` names, unless it was told to stop. */
 function liveIn(file: string, uuid: string): number | undefined {
   const pid = pidIn(file);
-  return pid !== undefined && isSupervisor(pid, uuid) ? pid : undefined;
+  const live = pid !== undefined && isSupervisor(pid, uuid);
+  return live && !existsSync(stoppingFile(uuid, pid)) ? pid : undefined;
 }
 
-/** The domain's running supervisor, from its pid file. */
+/** The domain's running supervisor, from its pid file; one told to stop does not count. */
 export function runningSupervisor(uuid: string): number | undefined {
   return liveIn(pidFile(uuid), uuid);
 }
@@ -101,11 +107,19 @@ export function claim(uuid: string, pid: number): boolean {
   }
 }
 
-/** Moves the pid file to the stopping file of the supervisor it names, and returns its pid. */
-export function markStopping(uuid: string): number | undefined {
-  const pid = runningSupervisor(uuid);
-  if (pid !== undefined) renameSync(pidFile(uuid), stoppingFile(uuid, pid));
-  return pid;
+/**
+ * Marks every live supervisor of the domain stopping, and returns their pids: the one in the pid
+ * file, and any that has not claimed it yet (the hook starts them in the background) or never
+ * will. Then the pid file names none that runs on (or a supervisor that was killed): it is
+ * removed, so that the domain's next supervisor takes it and waits for these to end.
+ */
+export function markStopping(uuid: string): number[] {
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
+  const pids = findOurs(superviseArgs(uuid)).map((p) => p.pid);
+  for (const pid of pids) writeFileSync(stoppingFile(uuid, pid), "");
+  rmSync(pidFile(uuid), { force: true });
+  stoppingSupervisors(uuid); // drops the stopping files of supervisors that are gone
+  return pids;
 }
 
 /** Supervisors of the domain still stopping; stale stopping files are removed. */

@@ -1,27 +1,23 @@
 // One domain's agent, supervised, where systemd does not run: what colo-hybrid-agent@.service
-// does under systemd. The agent is restarted when it fails (restart.ts); on SIGTERM the
-// supervisor forwards it to the agent, waits for it to end (it restores the domain's COLO
-// settings first), and exits. The agent runs in its own process group, which gets SIGKILL when
-// it outstays STOP_TIMEOUT_MS, as KillMode=mixed and TimeoutStopSec do under systemd.
+// does under systemd. The hook starts the supervisor in the background and returns; the
+// supervisor claims the domain's pid file (pidfile.ts) and leaves at once when another holds it.
+// The agent is restarted when it fails (restart.ts); on SIGTERM the supervisor forwards it to the
+// agent, waits for it to end (it restores the domain's COLO settings first), and exits. The agent
+// runs in its own process group, which gets SIGKILL when it outstays STOP_TIMEOUT_MS, as
+// KillMode=mixed and TimeoutStopSec do under systemd.
 //
-// stdout and stderr are the domain's log file, which the agent inherits. stdin is the hook's
-// word: GO when the hook claimed the pid file for this process; anything else (EOF) means
-// another supervisor holds it, and this one leaves without a trace.
+// stdout and stderr are the domain's log file, which the agent inherits. The agent's fd 3 is a
+// pipe whose other end only the supervisor holds: if the supervisor dies (SIGKILL), the agent
+// sees the pipe end and leaves, rather than run on unsupervised for good.
 import { type ChildProcess, spawn } from "node:child_process";
 import { makeLogger } from "../agent/log.js";
-import { release, stoppingSupervisors } from "./pidfile.js";
+import { pidFile } from "./paths.js";
+import { claim, pidIn, release, stoppingSupervisors } from "./pidfile.js";
 import { type AgentExit, describeExit, failed, restartDelay } from "./restart.js";
 
-export const GO = "go\n";
 /** As TimeoutStopSec in the unit. */
 export const STOP_TIMEOUT_MS = 30_000;
 const PREDECESSOR_POLL_MS = 200;
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = "";
-  for await (const chunk of stream) text += String(chunk);
-  return text;
-}
 
 export async function supervise(uuid: string, agentArgv: readonly string[]): Promise<void> {
   const logger = makeLogger(uuid);
@@ -67,7 +63,7 @@ export async function supervise(uuid: string, agentArgv: readonly string[]): Pro
   const runAgent = () =>
     new Promise<AgentExit>((resolve) => {
       const child = spawn(command, args, {
-        stdio: ["ignore", "inherit", "inherit"],
+        stdio: ["ignore", "inherit", "inherit", "pipe"],
         detached: true,
       });
       agent = child;
@@ -77,11 +73,15 @@ export async function supervise(uuid: string, agentArgv: readonly string[]): Pro
         resolve(signal === null ? { code: code ?? 0 } : { signal }),
       );
     }).finally(() => {
+      agent?.stdio[3]?.destroy();
       agent = undefined;
     });
 
+  if (!claim(uuid, process.pid)) {
+    log("info", `another supervisor (pid ${pidIn(pidFile(uuid))}) runs the agent; leaving`);
+    return;
+  }
   try {
-    if ((await readAll(process.stdin)) !== GO) return;
     log("info", `started (pid ${process.pid}): ${agentArgv.join(" ")}`);
     for (let waited = false; !stopping; waited = true) {
       const before = stoppingSupervisors(uuid);

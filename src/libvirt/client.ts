@@ -19,7 +19,7 @@ import { decodeBody } from "./rpc/message.js";
 import { AuthType, DomainEventId, events, Feature, procedures } from "./rpc/protocol.js";
 import type { XdrValue } from "./rpc/xdr.js";
 import { openTransport } from "./transport/open.js";
-import { type LibvirtUri, parseLibvirtUri } from "./uri.js";
+import { type LibvirtUri, parseLibvirtUri, withParams } from "./uri.js";
 
 export interface ClientOptions extends ConnectionOptions {
   /** Time to open the transport and log in, ms. */
@@ -27,6 +27,11 @@ export interface ClientOptions extends ConnectionOptions {
   /** Reconnect delays grow from the first to the last, doubling, ms. */
   reconnectMin: number;
   reconnectMax: number;
+  /**
+   * URI parameters given apart from the URI (a peer's, from hosts.conf): they steer the
+   * transport, and messages show the URI without them.
+   */
+  params: ReadonlyMap<string, string>;
 }
 
 const DEFAULTS = { connectTimeout: 15_000, reconnectMin: 100, reconnectMax: 5_000 };
@@ -78,7 +83,8 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
 
   /** Connects; rejects (once) when the first connection cannot be made. */
   static async connect(uri: string, options: Partial<ClientOptions> = {}): Promise<LibvirtClient> {
-    const client = new LibvirtClient(uri, parseLibvirtUri(uri), options);
+    const parsed = parseLibvirtUri(withParams(uri, options.params));
+    const client = new LibvirtClient(uri, parsed, options);
     client.conn = await client.open();
     return client;
   }

@@ -35,6 +35,12 @@ const TRANSPORT_PARAMS = new Set([
   "mode",
 ]);
 
+/** `uri` with `params` added to its query: parameters kept apart from a URI that is shown. */
+export function withParams(uri: string, params: ReadonlyMap<string, string> | undefined): string {
+  if (params === undefined || params.size === 0) return uri;
+  return `${uri}${uri.includes("?") ? "&" : "?"}${new URLSearchParams([...params]).toString()}`;
+}
+
 export function parseLibvirtUri(uri: string): LibvirtUri {
   const bad = (why: string) => new LibvirtError("usage", `invalid libvirt URI '${uri}': ${why}`);
   let url: URL;

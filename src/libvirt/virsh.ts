@@ -18,10 +18,13 @@ import {
 } from "./api.js";
 import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
+import { withParams } from "./uri.js";
 import { readDomainConfig } from "./xml/domain.js";
 import { parseXml } from "./xml/tree.js";
 
 export interface VirshOptions {
+  /** As in ClientOptions: added to the URI given to virsh, not shown. */
+  params: ReadonlyMap<string, string>;
   binary: string;
   /** Time one virsh command may take, ms. */
   timeout: number;
@@ -32,7 +35,12 @@ export interface VirshOptions {
 /** How long a new `virsh ... --loop` process takes to register its callback, ms (measured: ~100). */
 const REGISTER_GRACE = 500;
 
-const DEFAULTS: VirshOptions = { binary: "virsh", timeout: 60_000, restartDelay: 1_000 };
+const DEFAULTS: VirshOptions = {
+  binary: "virsh",
+  timeout: 60_000,
+  restartDelay: 1_000,
+  params: new Map(),
+};
 
 // virsh prints messages, not codes; these are the ones callers branch on.
 const KNOWN_ERRORS: [RegExp, number][] = [
@@ -67,6 +75,7 @@ const LIFECYCLE_LINE = /^event 'lifecycle' for domain '(.*)': (\S+)/;
 
 export class VirshLibvirt extends EventEmitter implements Libvirt {
   private readonly opts: VirshOptions;
+  private readonly connectUri: string;
   private readonly children = new Set<ChildProcess>();
   private closed = false;
 
@@ -76,6 +85,7 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
   ) {
     super();
     this.opts = { ...DEFAULTS, ...options };
+    this.connectUri = withParams(uri, this.opts.params);
   }
 
   private run(args: string[], what: string): Promise<string> {
@@ -83,7 +93,7 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     return new Promise((resolve, reject) => {
       execFile(
         this.opts.binary,
-        ["-c", this.uri, "-q", ...args],
+        ["-c", this.connectUri, "-q", ...args],
         { timeout: this.opts.timeout, maxBuffer: 64 * 1024 * 1024 },
         (error, stdout, stderr) => {
           if (!error) resolve(stdout);
@@ -194,7 +204,7 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     let down = false;
     const start = () => {
       if (stopped || this.closed) return;
-      const c = spawn(this.opts.binary, ["-c", this.uri, ...args], {
+      const c = spawn(this.opts.binary, ["-c", this.connectUri, ...args], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       child = c;

@@ -12,10 +12,23 @@
 // Also accepted: a plain file of checkpoint lengths in ms, one number per line; each becomes a
 // checkpoint that starts that long after the previous one ended (pauses as given).
 //
-// Parsing is line by line (LineParser) so that huge traces stream.
+// Parsing is line by line (LineParser) so that huge traces stream; traceLines() splits a
+// stream into lines, none longer than MAX_LINE_BYTES.
 import { type PolicyEvent, TRIGGERS } from "../colo/events.js";
+import { EXCERPT_CHARS, excerpt } from "../input/excerpt.js";
 
 export const TRACE_VERSION = 1;
+
+/**
+ * The longest line a trace may have, in bytes. An event takes well under 1 KiB (a set-params
+ * line with every parameter, about 300 bytes); a line longer than this is no trace (a binary
+ * file, /dev/zero), and reading stops there rather than buffer it without end.
+ */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** Text of ours around what an engine says, cut like an excerpt (no quotes added). */
+const shortened = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max)}…` : text;
 
 export type MarkEvent = { type: "mark"; t: number; label: string };
 export type TraceEvent = PolicyEvent | MarkEvent;
@@ -65,7 +78,7 @@ export class LineParser {
   private lengthLine(s: string): TraceEvent[] {
     const length = Number(s);
     if (!/^[0-9.eE+-]+$/.test(s) || !Number.isFinite(length) || length < 0) {
-      this.fail(`expected a checkpoint length in ms (a number >= 0), got ${JSON.stringify(s)}`);
+      this.fail(`expected a checkpoint length in ms (a number >= 0), got ${excerpt(s)}`);
     }
     const events: TraceEvent[] = [];
     if (!this.seenEvent) {
@@ -84,7 +97,9 @@ export class LineParser {
     try {
       value = JSON.parse(s);
     } catch (e) {
-      this.fail(`not JSON: ${(e as Error).message}`);
+      // V8 quotes about 20 characters of the line in its message; another engine may quote
+      // it all. Room for the engine's own words (~60) and an excerpt.
+      this.fail(`not JSON: ${shortened((e as Error).message, 2 * EXCERPT_CHARS)}`);
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       this.fail("expected a JSON object");
@@ -93,9 +108,7 @@ export class LineParser {
     if (o.type === "trace") {
       if (this.seenEvent) this.fail("the trace header must come first");
       if (o.version !== TRACE_VERSION) {
-        this.fail(
-          `unsupported trace version ${JSON.stringify(o.version)} (this reads ${TRACE_VERSION})`,
-        );
+        this.fail(`unsupported trace version ${excerpt(o.version)} (this reads ${TRACE_VERSION})`);
       }
       return [];
     }
@@ -116,9 +129,7 @@ export class LineParser {
         const trigger = o.trigger;
         if (trigger === undefined) return { type: o.type, t };
         if (!TRIGGERS.includes(trigger as never)) {
-          this.fail(
-            `"trigger" must be one of ${TRIGGERS.join(", ")}, got ${JSON.stringify(trigger)}`,
-          );
+          this.fail(`"trigger" must be one of ${TRIGGERS.join(", ")}, got ${excerpt(trigger)}`);
         }
         return { type: o.type, t, trigger: trigger as (typeof TRIGGERS)[number] };
       }
@@ -133,9 +144,50 @@ export class LineParser {
         if (typeof o.label !== "string") this.fail(`"label" must be a string`);
         return { type: o.type, t, label: o.label };
       default:
-        this.fail(`unknown event type ${JSON.stringify(o.type)}`);
+        this.fail(`unknown event type ${excerpt(o.type)}`);
     }
   }
+}
+
+/**
+ * The lines of a stream (UTF-8, "\n" or "\r\n"), as they come: a line longer than `maxBytes`
+ * throws a TraceError naming it as soon as the limit is passed, and is never held whole.
+ */
+export async function* traceLines(
+  input: AsyncIterable<Uint8Array | string>,
+  maxBytes = MAX_LINE_BYTES,
+): AsyncGenerator<string> {
+  let held: Buffer[] = []; // the current line so far, copied out of its chunks
+  let length = 0;
+  let lineNo = 1;
+  const text = (last: Buffer) => {
+    const line = (held.length === 0 ? last : Buffer.concat([...held, last])).toString("utf8");
+    held = [];
+    length = 0;
+    lineNo++;
+    return line.endsWith("\r") ? line.slice(0, -1) : line;
+  };
+  for await (const chunk of input) {
+    const buf =
+      typeof chunk === "string"
+        ? Buffer.from(chunk)
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(0x0a, start);
+      const end = nl === -1 ? buf.length : nl;
+      length += end - start;
+      if (length > maxBytes)
+        throw new TraceError(lineNo, `longer than ${maxBytes} bytes: not a trace line`);
+      if (nl === -1) {
+        if (end > start) held.push(Buffer.from(buf.subarray(start)));
+        break;
+      }
+      yield text(buf.subarray(start, nl));
+      start = nl + 1;
+    }
+  }
+  if (held.length > 0) yield text(Buffer.alloc(0));
 }
 
 export function parseTrace(text: string, options?: LineParserOptions): TraceEvent[] {

@@ -9,6 +9,8 @@
 import { HybridCore } from "../colo/core.js";
 import type { PolicyEvent, Trigger } from "../colo/events.js";
 import type { Params } from "../colo/params.js";
+import { parseDecimal } from "../input/decimal.js";
+import { excerpt } from "../input/excerpt.js";
 import type { TraceEvent } from "./format.js";
 
 export type PhaseKind = "divergent" | "convergent" | "idle";
@@ -58,10 +60,10 @@ export const DEFAULT_SYNTH: SynthOptions = {
 export function parsePhases(text: string): Phase[] {
   return text.split(",").map((part) => {
     const [kind, seconds] = part.trim().split(":");
-    const s = Number(seconds);
-    if (!PHASE_KINDS.includes(kind as PhaseKind) || !Number.isFinite(s) || s <= 0) {
+    const s = parseDecimal(seconds ?? "");
+    if (!PHASE_KINDS.includes(kind as PhaseKind) || s === undefined || s <= 0) {
       throw new Error(
-        `bad phase ${JSON.stringify(part)}: expected KIND:SECONDS with KIND one of ${PHASE_KINDS.join(", ")}`,
+        `bad phase ${excerpt(part)}: expected KIND:SECONDS with KIND one of ${PHASE_KINDS.join(", ")}`,
       );
     }
     return { kind: kind as PhaseKind, seconds: s };

@@ -1,6 +1,7 @@
 // `colo-hybrid pair create` as a user runs it, against the real libvirtd. The domains are
 // defined and inspected, never started (starting pairs is test/lab's), and removed afterwards.
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
 import { type CliRun, cli, HOST_NODE } from "../support/cli.js";
 import { testDomainXml } from "../support/domains.js";
+import { HOSTILE_PEER_URIS } from "../support/hostile-uris.js";
+import { installHostsConf } from "../support/hosts-conf.js";
 import {
   defineTestDomain,
   type Libvirtd,
@@ -76,13 +79,39 @@ beforeAll(async () => {
   await removeOurs();
 }, 2 * MINUTE);
 
-afterEach(removeOurs, MINUTE);
+/** Set by a test that writes /etc/colo-hybrid/hosts.conf. */
+let restoreHostsConf: (() => Promise<void>) | undefined;
+
+afterEach(async () => {
+  await restoreHostsConf?.();
+  restoreHostsConf = undefined;
+  await removeOurs();
+}, MINUTE);
 
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
 describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
+  it("refuses a secondary URI off the allow-list before it reaches anything, --dry-run too", async () => {
+    const name = await definePlain();
+    const marker = join(tmp, "ran");
+    const evil = join(tmp, "evil.sh");
+    await writeFile(evil, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    for (const hostile of HOSTILE_PEER_URIS) {
+      const uri = hostile.replaceAll("/tmp/evil.sh", evil);
+      for (const dry of [["--dry-run"], []]) {
+        const r = cli(["pair", "create", name, "--secondary-uri", uri, ...dry]);
+        expect(r.status, uri).toBe(1);
+        expect(r.stderr).toContain("the secondary's URI: uri=");
+        expect(r.stderr).toContain("is not allowed");
+      }
+    }
+    expect(existsSync(marker)).toBe(false);
+    expect(await names()).toEqual([name]);
+    expect(parseDomainXml(await dumpxml(name)).metadata).toBeUndefined();
+  });
+
   it("--dry-run prints both domains' XML, which libvirt takes as they are, and defines nothing", async () => {
     const name = await definePlain();
     const r = cli(["pair", "create", name, "--secondary-uri", "qemu:///system", "--dry-run"]);
@@ -146,8 +175,10 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
   ])("defines the primary and the secondary (through %s)", async (_, env) => {
     const name = await definePlain();
     const uuid = (await virsh(["domuuid", name])).stdout.trim();
-    // The secondary through a second connection: the daemon's TLS listener.
-    const secondaryUri = daemon.tlsUri;
+    // The secondary through a second connection: the daemon's TLS listener, with the test
+    // certificates named in hosts.conf (a URI in metadata takes no parameters).
+    const secondaryUri = `qemu+tls://127.0.0.1:${daemon.tlsPort}/system`;
+    restoreHostsConf = await installHostsConf(`[127.0.0.1]\npkipath = ${daemon.pki.dir}\n`);
     const r = cli(
       [
         "pair",

@@ -114,6 +114,91 @@ describe("colo-hybrid simulate", () => {
     expect(r.stderr).toMatch(message);
   });
 
+  it("takes a number as text only when it is a plain decimal", () => {
+    const lengths = file("decimal.txt", `${Array(12).fill("100").join("\n")}\n`);
+    for (const [option, text] of [
+      ["--passive-limit", "0x1f4"],
+      ["--passive-limit", " 450"],
+      ["--passive-limit", "1e3"],
+      ["--passive-limit", "Infinity"],
+      ["--weight", "1e-1"],
+      ["--enabled", " false"],
+    ] as const) {
+      const r = cli(["simulate", lengths, option, text]);
+      expect(r.stderr, `${option} ${text}`).toBe(
+        `error: ${option.slice(2)}=${JSON.stringify(text)} is out of range: ${option === "--weight" ? "0.01..1" : option === "--enabled" ? "true or false" : "1..600000 ms"}\n`,
+      );
+      expect(r.status).toBe(1);
+    }
+    for (const pause of ["1e3", " 5", "0x10", "Infinity", "", "-1"]) {
+      const r = cli(["simulate", lengths, `--pause=${pause}`]);
+      expect([r.status, r.stderr], `--pause ${pause}`).toEqual([
+        1,
+        "error: --pause takes a number of ms >= 0\n",
+      ]);
+    }
+    for (const width of ["1e2", " 80", "0x50", "80.0", "Infinity"]) {
+      const r = cli(["simulate", lengths, "--width", width]);
+      expect([r.status, r.stderr], `--width ${width}`).toEqual([
+        1,
+        "error: --width takes a whole number from 10 to 1000\n",
+      ]);
+    }
+    const good = cli(["simulate", lengths, "--pause", "2.5", "--width", "80", "--weight", ".5"]);
+    expect(good.stderr).toBe("");
+    expect(good.status).toBe(0);
+  });
+
+  it("stops at once at a line longer than the limit, as on /dev/zero", () => {
+    const start = performance.now();
+    const r = cli(["simulate", "/dev/zero"]);
+    expect(performance.now() - start).toBeLessThan(10_000);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("error: /dev/zero:line 1: longer than 65536 bytes: not a trace line\n");
+    expect(r.status).toBe(1);
+  });
+
+  it("quotes only a short excerpt of a 5 MB bad line", () => {
+    const huge = file("huge.txt", `100\n${"9x".repeat(2_500_000)}\n100\n`);
+    const r = cli(["simulate", huge]);
+    expect(r.stderr).toBe(`error: ${huge}:line 2: longer than 65536 bytes: not a trace line\n`);
+    expect(r.status).toBe(1);
+    const json = file(
+      "huge.jsonl",
+      `{"type":"colo-start","t":0}\n{"t":${"1".repeat(5_000_000)}x}\n`,
+    );
+    const j = cli(["simulate", json]);
+    expect(j.status).toBe(1);
+    expect(j.stderr).toMatch(/^error: .*huge\.jsonl:line 2: longer than 65536 bytes/);
+    expect(j.stderr.length).toBeLessThan(200);
+  });
+
+  it("quotes at most 60 characters of a bad line under the limit", () => {
+    const long = `${"a".repeat(60_000)}`;
+    const r = cli(["simulate", file("long.txt", `100\n${long}\n`)]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `error: ${join(tmp, "long.txt")}:line 2: expected a checkpoint length in ms (a number >= 0), got "${"a".repeat(60)}…"\n`,
+    );
+    for (const line of [
+      `{"type":"colo-start","t":0,"x":${"[".repeat(10_000)}`,
+      `{"type":${JSON.stringify("b".repeat(60_000))},"t":0}`,
+      `{"type":"checkpoint-start","t":0,"trigger":${JSON.stringify("c".repeat(60_000))}}`,
+      `{"type":"trace","version":${JSON.stringify("d".repeat(60_000))}}`,
+    ]) {
+      const bad = cli(["simulate", file("long.jsonl", `${line}\n`)]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/^error: .*long\.jsonl:line 1: /);
+      expect(bad.stderr.length, bad.stderr).toBeLessThan(260);
+    }
+  });
+
+  it("reads a trace with CRLF line ends and without a last line end", () => {
+    const r = cli(["simulate", file("crlf.txt", "100\r\n200\r\n300"), "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n")).toHaveLength(3);
+  });
+
   it("says so when the trace has no checkpoint", () => {
     const r = cli(["simulate", file("empty.jsonl", '{"type":"colo-start","t":0}\n')]);
     expect(r.status).toBe(1);
@@ -133,9 +218,49 @@ describe("colo-hybrid trace synth", () => {
     expect(sim.stdout).toContain("(idle, divergent)");
   });
 
-  it("refuses a bad phase list", () => {
-    const r = cli(["trace", "synth", "--phases", "busy:10"]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('bad phase "busy:10"');
+  it("takes --seed only as a plain decimal integer", () => {
+    for (const seed of ["0x5", "1e1", " 5", "5.0", "Infinity", ""]) {
+      const r = cli(["trace", "synth", "--phases", "idle:10", "--seed", seed]);
+      expect([r.status, r.stderr], `--seed ${seed}`).toEqual([
+        1,
+        "error: --seed takes a whole number\n",
+      ]);
+    }
+    expect(cli(["trace", "synth", "--phases", "idle:10", "--seed=-7"]).status).toBe(0);
+  });
+
+  it("refuses a bad phase list, and seconds that are not plain decimals", () => {
+    for (const phases of [
+      "busy:10",
+      "idle:0x10",
+      "idle:1e3",
+      "idle: 5",
+      "idle:Infinity",
+      "idle:",
+    ]) {
+      const r = cli(["trace", "synth", "--phases", phases]);
+      expect(r.status, phases).toBe(1);
+      expect(r.stderr).toContain(`bad phase ${JSON.stringify(phases)}`);
+    }
+    expect(cli(["trace", "synth", "--phases", "idle:2.5"]).status).toBe(0);
+  });
+});
+
+describe("colo-hybrid protect", () => {
+  it("takes --timeout and --period only as plain decimals, before connecting", () => {
+    for (const timeout of ["1e3", " 60", "0x3c", "Infinity", "0"]) {
+      const r = cli(["protect", "web1", "--timeout", timeout]);
+      expect([r.status, r.stderr], `--timeout ${timeout}`).toEqual([
+        1,
+        "error: --timeout takes a number of seconds > 0\n",
+      ]);
+    }
+    for (const period of ["1e3", " 500", "0x1f4", "500.0", "0", "-5"]) {
+      const r = cli(["protect", "web1", "--timeout", "1.5", `--period=${period}`]);
+      expect([r.status, r.stderr], `--period ${period}`).toEqual([
+        1,
+        "error: --period takes a whole number of ms\n",
+      ]);
+    }
   });
 });

@@ -44,15 +44,18 @@ describe("the Cockpit page with an agent on the system bus", () => {
 
   it("lists the domain in the overview, in COLO mode", async () => {
     await session.open();
-    await expect(row().textContent()).resolves.toMatch(
-      /Primary[\s\S]*web1-secondary[\s\S]*Protected[\s\S]*COLO mode/,
-    );
+    // Waited for, as every read of the page: it fills in as the agent's properties arrive.
+    await row()
+      .filter({ hasText: /Primary[\s\S]*web1-secondary[\s\S]*Protected[\s\S]*COLO mode/ })
+      .waitFor();
     await session.screenshot("overview");
   });
 
   it("shows the domain in COLO: chart, statistics, pair, history", async () => {
     await session.page.getByRole("button", { name: DOMAIN }).click();
-    await expect(mode().textContent()).resolves.toBe("COLO mode");
+    await mode()
+      .filter({ hasText: /^COLO mode$/ })
+      .waitFor();
     // RecentCheckpoints filled the chart.
     await session.page.locator(".colo-chart circle").first().waitFor();
     await session.page.getByText("7.2.19").waitFor();
@@ -121,11 +124,11 @@ describe("the Cockpit page with an agent on the system bus", () => {
     await page.locator("#param-passive-limit-error").waitFor();
     await page.getByRole("button", { name: "Apply" }).click();
     // ...and the agent, asked anyway, refuses with its own words.
-    const refused = page.locator("#parameters-refused");
-    await refused.waitFor();
-    await expect(refused.textContent()).resolves.toContain(
-      'passive-limit="0" is out of range: 1..600000 ms',
-    );
+    await page
+      .locator("#parameters-refused", {
+        hasText: 'passive-limit="0" is out of range: 1..600000 ms',
+      })
+      .waitFor();
     const params = await agentParameters(published?.busName ?? "");
     expect(params).toMatchObject({ "passive-limit": 300, weight: 0.3 });
     await session.screenshot("parameters-error");
@@ -150,7 +153,7 @@ describe("the Cockpit page with an agent on the system bus", () => {
     await session.page.locator("#agent-down").waitFor({ timeout: 10_000 });
     // The overview keeps the row of an agent it saw go (a fresh page would not know of it).
     await session.page.getByRole("button", { name: "Protected domains" }).click();
-    await expect(row().textContent()).resolves.toContain("Agent not running");
+    await row().filter({ hasText: "Agent not running" }).waitFor();
     await session.screenshot("overview-agent-down");
   });
 });

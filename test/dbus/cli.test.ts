@@ -112,6 +112,33 @@ describe("the agent commands", () => {
     );
   });
 
+  it("get: a key is a parameter only if the schema has it, never an Object property", async () => {
+    for (const key of ["__proto__", "toString", "constructor", "hasOwnProperty"]) {
+      const r = await runCli(["get", DOMAIN, key]);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^error: unknown parameter '${key}'; known: passive-count, [^\\n]*auto-failover\\n$`,
+        ),
+      );
+      expect(r.status).toBe(1);
+    }
+  });
+
+  it("set: Object property names go to the agent as keys, which refuses them as unknown", async () => {
+    for (const key of ["__proto__", "toString", "constructor"]) {
+      expect(await runCli(["set", DOMAIN, `${key}=1`, "warmup=3"])).toEqual({
+        status: 1,
+        stdout: "",
+        stderr: `error: unknown parameter '${key}'\n`,
+      });
+      expect(agent.status().params).toMatchObject({ warmup: 5 });
+    }
+    expect((await runCli(["set", DOMAIN, "__proto__=1", "__proto__=2"])).stderr).toBe(
+      "error: '__proto__' is given twice\n",
+    );
+  });
+
   it("events: one line per mode change, per Tick, per COLO state or error change, until ^C", async () => {
     const events = startCli(["events", DOMAIN]);
     await events.waitFor(/domain '.*': primary, COLO state colo, mode colo, .*following/);

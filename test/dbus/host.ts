@@ -1,9 +1,9 @@
 // What the bus tests need of the host: the agents' bus policy installed as a package installs it,
 // users in and out of group libvirt, and the CLI bundle run as one of them.
-import { spawn } from "node:child_process";
-import { copyFile, rm } from "node:fs/promises";
+import { spawn, spawnSync } from "node:child_process";
+import { copyFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import type { MessageLike } from "@jellybrick/dbus-next";
+import { type MessageLike, Variant } from "@jellybrick/dbus-next";
 import { SystemBus } from "../../src/dbus/bus.js";
 import { OBJECT_PATH } from "../../src/dbus/names.js";
 import { BUNDLE, HOST_NODE, type NodeBinary } from "../support/cli.js";
@@ -38,6 +38,40 @@ export async function installPolicy(): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * A second policy file, also this process's own, that lets everyone call `busName` (one agent's
+ * name, not the prefix: other suites' agents keep the real policy, and a file left behind by a
+ * killed run opens only a name nobody owns again). Its rule is mandatory: those come after every
+ * other context, whatever order the bus reads the files in. Returns its removal.
+ */
+export async function allowEveryoneToCall(busName: string): Promise<() => Promise<void>> {
+  await ensureSystemBus();
+  const installed = `/etc/dbus-1/system.d/org.colo_hybrid.Agent.test-permissive-${process.pid}.conf`;
+  await writeFile(
+    installed,
+    `<?xml version="1.0"?>
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- A colo-hybrid test's (pid ${process.pid}): the agent must refuse non-root callers itself. -->
+<busconfig>
+  <policy context="mandatory">
+    <allow send_destination="${busName}"/>
+  </policy>
+</busconfig>
+`,
+  );
+  try {
+    await reloadBusConfig();
+  } catch (e) {
+    await rm(installed, { force: true });
+    throw e;
+  }
+  return async () => {
+    await rm(installed, { force: true });
+    await reloadBusConfig();
+  };
+}
+
 async function succeeds(file: string, args: string[]): Promise<boolean> {
   try {
     await run(file, args);
@@ -56,6 +90,11 @@ export async function ensureUser(name: string, inLibvirt: boolean): Promise<void
   const groups = (await run("id", ["-nG", name])).stdout.trim().split(" ");
   if (inLibvirt && !groups.includes("libvirt")) await run("usermod", ["-aG", "libvirt", name]);
   if (!inLibvirt && groups.includes("libvirt")) await run("gpasswd", ["-d", name, "libvirt"]);
+}
+
+/** The user's uid, as the bus sees it. */
+export async function uidOf(user: string): Promise<number> {
+  return Number((await run("id", ["-u", user])).stdout.trim());
 }
 
 export interface RunAs {
@@ -113,6 +152,67 @@ export async function callAs(user: string, message: MessageLike): Promise<string
   const r = await runAs(["-e", CALL_SCRIPT, JSON.stringify(message)], { user });
   if (r.status !== 0) throw new Error(`the call script failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+// Messages for the scripts below, as JSON with their variants kept.
+const encode = (x: unknown) =>
+  JSON.stringify(x, (_, v) => (v instanceof Variant ? { $variant: [v.signature, v.value] } : v));
+const DECODE = `
+const { systemBus, Message, Variant } = require(${JSON.stringify(DBUS_NEXT)});
+const decode = (json) => JSON.parse(json, (k, v) => (v && typeof v === "object" && "$variant" in v ? new Variant(...v.$variant) : v));
+`;
+
+const CALLS_SCRIPT = `${DECODE}
+const bus = systemBus();
+(async () => {
+  for (const m of decode(process.argv[1]))
+    console.log(await bus.call(new Message(m)).then(() => "ok", (e) => \`\${e.type}: \${e.text}\`));
+  bus.disconnect();
+})();
+`;
+
+/**
+ * Method calls to an agent as `user`, one after the other on one connection: for each, "ok" or
+ * "error name: its text".
+ */
+export async function callsAs(user: string, messages: readonly MessageLike[]): Promise<string[]> {
+  const r = await runAs(["-e", CALLS_SCRIPT, encode(messages)], { user });
+  if (r.status !== 0) throw new Error(`the call script failed: ${r.stderr}`);
+  return r.stdout.trimEnd().split("\n");
+}
+
+const LEAVE_SCRIPT = `${DECODE}
+const BUS = { destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus" };
+const connect = () => new Promise((resolve, reject) => {
+  const b = systemBus();
+  b.once("connect", () => resolve(b));
+  b.once("error", reject);
+});
+(async () => {
+  const caller = await connect();
+  const watcher = await connect();
+  caller.send(new Message(decode(process.argv[1])));
+  // The bus handles one connection's messages in order: this answered, it has passed the call on.
+  await caller.call(new Message({ ...BUS, member: "GetId" }));
+  caller.disconnect();
+  const gone = () => watcher.call(new Message({ ...BUS, member: "NameHasOwner", signature: "s", body: [caller.name] }));
+  while ((await gone()).body[0]) await new Promise((r) => setTimeout(r, 10));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/**
+ * Sends one method call as root from a connection that leaves the bus at once, and returns when
+ * the bus has seen it leave. Synchronous: an agent in this process reads the call only after, so
+ * the bus can no longer say who sent it.
+ */
+export function callAndLeaveSync(message: MessageLike): void {
+  const r = spawnSync(HOST_NODE.path, ["-e", LEAVE_SCRIPT, encode(message)], {
+    env: { ...DAEMON_ENV, LD_LIBRARY_PATH: HOST_NODE.env.LD_LIBRARY_PATH ?? "" },
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  if (r.status !== 0) throw new Error(`the leaving caller failed: ${r.error ?? r.stderr}`);
 }
 
 const LISTEN_SCRIPT = `

@@ -28,11 +28,19 @@ export const INVALID_METADATA = `<colo:hybrid xmlns:colo="${METADATA_NS}"><colo:
 
 const ESCAPES: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 
-/** A tiny TCG domain (test/support/domains.ts) with this name and UUID, and `metadata` in it. */
+/**
+ * A tiny TCG domain (test/support/domains.ts) with this name and UUID, and `metadata` in it, laid
+ * out as libvirt formats what it hands the hook: the UUID two spaces in, each element of
+ * <metadata> on lines of its own four spaces in.
+ */
 export function domainXml(name: string, uuid: string, metadata?: string): string {
-  const head = `<uuid>${uuid}</uuid>${metadata === undefined ? "" : `<metadata>${metadata}</metadata>`}`;
+  const inner = metadata?.replace(/^/gm, "    ");
+  const head = [
+    `  <uuid>${uuid}</uuid>`,
+    ...(inner === undefined ? [] : ["  <metadata>", inner, "  </metadata>"]),
+  ];
   const escaped = name.replace(/[&<>]/g, (c) => ESCAPES[c] ?? c);
-  return testDomainXml(escaped).replace("</name>", () => `</name>\n  ${head}`);
+  return testDomainXml(escaped).replace("</name>", () => `</name>\n${head.join("\n")}`);
 }
 
 export const newUuid = (): string => randomUUID();

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CALLS, shownName } from "../../src/hook/decide.js";
 import { logFile, pidFile } from "../../src/hook/paths.js";
+import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { node18 } from "../support/cli.js";
 import { commandLine, isAlive, waitGone } from "../support/processes.js";
 import { waitUntil } from "../support/wait.js";
@@ -81,14 +82,15 @@ async function stopped(name: string, u: string, xml: string, pids: number[], h =
 }
 
 describe("the installed hook's shell front", () => {
-  // NODE is a script that records how it was run: what reaches node, and what does not.
+  // NODE is a script that records how it was run: what reaches node, and what does not. The
+  // record appears whole (renamed into place), since a supervisor's start is not waited for.
   const dir = mkdtempSync(join(tmpdir(), "colo-hybrid-fake-node-"));
   const fakeNode = join(dir, "node");
   let front: InstalledHook;
   beforeAll(() => {
     writeFileSync(
       fakeNode,
-      `#!/bin/sh\nprintf '%s\\0' "$@" > "${dir}/args.$$"\ncat > "${dir}/stdin.$$"\nexit 3\n`,
+      `#!/bin/sh\ncat > "${dir}/stdin.$$"\nprintf '%s\\0' "$@" > "${dir}/.args.$$"\nmv "${dir}/.args.$$" "${dir}/args.$$"\nexit 3\n`,
       { mode: 0o755 },
     );
     front = InstalledHook.install({ node: { path: fakeNode, env: process.env } });
@@ -107,25 +109,52 @@ describe("the installed hook's shell front", () => {
     return read;
   };
 
-  it("exits 0 for other operations and other domains without starting node", () => {
-    const ours = domainXml("web1", newUuid(), metadataElement());
-    const others = [domainXml("web2", newUuid()), domainXml("web3", newUuid(), "<x xmlns='u:x'/>")];
+  it("runs node only for our domains' calls, and starts their supervisors in the background", async () => {
+    const u = newUuid();
+    const ours = [
+      domainXml("web1", u, metadataElement()),
+      domainXml("web1", u, INVALID_METADATA),
+      domainXml("web1", u, `<other:x xmlns:other="urn:x"/>\n${metadataElement()}`),
+    ];
+    const others = [
+      domainXml("web2", newUuid()),
+      domainXml("web3", newUuid(), "<x xmlns='u:x'/>"),
+      // Our namespace named, but no element of ours: in text, in a foreign element, nested.
+      domainXml("web4", newUuid(), `<x:hybrid xmlns:x="urn:x" ns="${METADATA_NS}"/>`).replace(
+        "</name>",
+        `</name>\n  <description>${METADATA_NS} &lt;hybrid xmlns="${METADATA_NS}"&gt;</description>`,
+      ),
+      domainXml(
+        "web5",
+        newUuid(),
+        `<x:a xmlns:x="urn:x">\n  <hybrid xmlns="${METADATA_NS}"/>\n</x:a>`,
+      ),
+    ];
+    const bundle = `${front.libDir}/colo-hybrid-hook.mjs`;
     for (const op of OPERATIONS) {
       for (const sub of SUB_OPERATIONS) {
-        const relevant = CALLS.has(`${op} ${sub}`);
-        for (const xml of [ours, ...others]) {
+        const call = `${op} ${sub}`;
+        const starts = call === "started begin" || call === "reconnect begin";
+        for (const xml of [...ours, ...others]) {
           const r = front.run("web1", op, sub, xml);
-          const reached = calls();
           expect(r.stdout).toBe("");
-          if (relevant && xml === ours) {
+          if (!ours.includes(xml) || (!CALLS.has(call) && !starts)) {
+            expect(r).toEqual({ status: 0, stdout: "", stderr: "" });
+            expect(calls()).toEqual([]);
+          } else if (starts) {
+            expect(r).toEqual({ status: 0, stdout: "", stderr: "" });
+            const reached: ReturnType<typeof calls> = [];
+            await waitUntil(
+              "the supervisor's start",
+              () => reached.push(...calls()) > 0,
+              10_000,
+              20,
+            );
+            expect(reached).toEqual([{ args: [bundle, "supervise", "--uuid", u], stdin: "" }]);
+          } else {
             // The node part's status counts for prepare only.
             expect(r.status).toBe(op === "prepare" ? 3 : 0);
-            expect(reached).toEqual([
-              { args: [`${front.libDir}/colo-hybrid-hook.mjs`, op, sub], stdin: xml },
-            ]);
-          } else {
-            expect(r).toEqual({ status: 0, stdout: "", stderr: "" });
-            expect(reached).toEqual([]);
+            expect(calls()).toEqual([{ args: [bundle, op, sub], stdin: xml }]);
           }
         }
       }
@@ -150,7 +179,7 @@ describe("the installed hook's shell front", () => {
   it("hands node the XML exactly as libvirt gave it, whatever it holds", () => {
     const name = `$(touch ${CANARY}) \`x\` \\ \\\\ \\n $HOME %s END_OF_XML`;
     const xml = domainXml(name, newUuid(), metadataElement()).replace("\n", "\n\n\t \\\n");
-    front.run(name, "started", "begin", xml);
+    front.run(name, "prepare", "begin", xml);
     expect(calls()).toEqual([{ args: expect.any(Array), stdin: xml }]);
   });
 });
@@ -179,14 +208,18 @@ describe("started begin and stopped end", () => {
     expect(commandLine(agent)?.slice(1)).toEqual([
       `${hook.libDir}/colo-hybrid.mjs`,
       "agent",
+      "--supervised",
       "--uuid",
       hex(u),
     ]);
     const log = readFileSync(logFile(u), "utf8");
-    expect(log).toMatch(/ info web1: hook: supervisor started \(pid \d+\)\n/);
+    expect(log).toMatch(new RegExp(` info ${u}: supervisor: started \\(pid ${supervisor}\\)`));
     expect(log).toContain(`${u}: supervisor: agent started (pid ${agent})`);
 
     await stopped("web1", u, xml, [supervisor, agent]);
+    expect(readFileSync(logFile(u), "utf8")).toContain(
+      ` info web1: hook: stopping its supervisor (pid ${supervisor})`,
+    );
     expect(hook.agentEvents(u).map((e) => e.event)).toEqual(["start", "sigterm"]);
   });
 
@@ -196,6 +229,13 @@ describe("started begin and stopped end", () => {
     for (const op of ["started", "reconnect"]) {
       expect(hook.run("web1", op, "begin", xml).status).toBe(0);
     }
+    // The supervisors these started find the pid file held, and leave.
+    await waitUntil(
+      "the new supervisors to leave",
+      () => hook.supervisors(u).length === 1,
+      10_000,
+      50,
+    );
     expect(hook.supervisors(u)).toEqual([supervisor]);
     expect(hook.liveAgents(u)).toEqual([agent]);
     await stopped("web1", u, xml, [supervisor, agent]);
@@ -268,13 +308,12 @@ describe("any domain name", () => {
         `colo-hybrid: domain ${shownName(name)} has invalid colo-hybrid metadata (namespace http://colo-hybrid.org/xmlns/domain/1.0):`,
       );
       const { xml, supervisor, agent } = await started(name, u);
+      await stopped(name, u, xml, [supervisor, agent]);
       // One line per entry, the name in it as it is or quoted: never a line of its own making.
       const lines = readFileSync(logFile(u), "utf8").trimEnd().split("\n");
       for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z (info|warning) /);
-      expect(lines[0]).toMatch(
-        new RegExp(` info (${regexEscape(name)}|${regexEscape(JSON.stringify(name))}): hook: `),
-      );
-      await stopped(name, u, xml, [supervisor, agent]);
+      const shown = `(${regexEscape(name)}|${regexEscape(JSON.stringify(name))})`;
+      expect(lines.some((l) => new RegExp(` info ${shown}: hook: stopping `).test(l))).toBe(true);
     }
     for (const canary of canaries) expect(existsSync(canary)).toBe(false);
   });

@@ -1,10 +1,11 @@
 // The supervisor the hook starts where systemd does not run, with a stand-in agent (installed.ts).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logFile, pidFile, RUN_DIR } from "../../src/hook/paths.js";
-import { isAlive, waitGone } from "../support/processes.js";
+import { ensureUser } from "../dbus/host.js";
+import { commandLine, isAlive, waitGone } from "../support/processes.js";
 import { waitUntil } from "../support/wait.js";
 import { domainXml, metadataElement, newUuid } from "./domains.js";
 import { InstalledHook } from "./installed.js";
@@ -35,6 +36,8 @@ async function start(u: string): Promise<{ supervisor: number; agent: number }> 
 }
 
 const log = (u: string) => readFileSync(logFile(u), "utf8");
+const OUTSIDER = "colo-hybrid-test-outsider";
+const HANG = "setInterval(() => {}, 1 << 30)";
 
 describe("the supervisor", () => {
   it("restarts an agent that dies, and on SIGTERM stops it and exits", async () => {
@@ -73,19 +76,24 @@ describe("the supervisor", () => {
     expect(existsSync(pidFile(u))).toBe(false);
   });
 
-  it("without the hook's word, leaves at once and touches nothing", () => {
+  it("leaves at once, starting nothing, when another supervisor holds the pid file", async () => {
     const u = uuid();
-    mkdirSync(RUN_DIR, { recursive: true });
-    writeFileSync(pidFile(u), "1\n");
+    const { supervisor, agent } = await start(u);
     const r = spawnSync(
       process.execPath,
       [join(hook.libDir, "colo-hybrid-hook.mjs"), "supervise", "--uuid", u],
       { input: "", encoding: "utf8", timeout: 10_000 },
     );
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe("");
-    expect(readFileSync(pidFile(u), "utf8")).toBe("1\n");
-    expect(hook.agentEvents(u)).toEqual([]);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `supervisor: another supervisor \\(pid ${supervisor}\\) runs the agent; leaving\n$`,
+      ),
+    );
+    expect(readFileSync(pidFile(u), "utf8")).toBe(`${supervisor}\n`);
+    expect(hook.liveAgents(u)).toEqual([agent]);
+    process.kill(supervisor, "SIGTERM");
+    await waitGone(supervisor, "supervisor", 10_000);
   });
 
   it("takes over a pid file its process left behind", async () => {
@@ -99,6 +107,70 @@ describe("the supervisor", () => {
       process.kill(supervisor, "SIGTERM");
       await waitGone(supervisor, "supervisor", 10_000);
     }
+  });
+
+  it("takes over a pid file naming a look-alike: another user's, or another program's", async () => {
+    await ensureUser(OUTSIDER, false);
+    for (const lookAlike of [
+      // Run as an unprivileged user, by this same node: its command line ends as a supervisor's.
+      (u: string) => [
+        "runuser",
+        "-u",
+        OUTSIDER,
+        "--",
+        process.execPath,
+        "-e",
+        HANG,
+        "supervise",
+        "--uuid",
+        u,
+      ],
+      // Root's, but not node: perl takes the same trailing arguments.
+      (u: string) => ["perl", "-e", "sleep 600", "supervise", "--uuid", u],
+    ]) {
+      const u = uuid();
+      const [file = "", ...args] = lookAlike(u);
+      const impostor = spawn(file, args, { stdio: "ignore" });
+      try {
+        await waitUntil(
+          "the look-alike to run",
+          () => commandLine(impostor.pid as number)?.at(-1) === u,
+          10_000,
+          20,
+        );
+        mkdirSync(RUN_DIR, { recursive: true });
+        writeFileSync(pidFile(u), `${impostor.pid}\n`);
+        const { supervisor } = await start(u);
+        expect(supervisor).not.toBe(impostor.pid);
+        process.kill(supervisor, "SIGTERM");
+        await waitGone(supervisor, "supervisor", 10_000);
+      } finally {
+        impostor.kill("SIGKILL");
+      }
+    }
+  });
+
+  it("killed, leaves no agent behind: the domain's stop finds it by what it runs", async () => {
+    // The stand-in ignores its lifeline (a real agent leaves when it ends: test/lab/agent.test.ts).
+    const u = uuid();
+    const { supervisor, agent } = await start(u);
+    process.kill(supervisor, "SIGKILL");
+    await waitGone(supervisor, "supervisor", 10_000);
+    expect(isAlive(agent)).toBe(true);
+    const xml = domainXml("web1", u, metadataElement());
+    expect(hook.run("web1", "stopped", "end", xml).status).toBe(0);
+    await waitGone(agent, "agent", 10_000);
+    expect(hook.agentEvents(u).map((e) => e.event)).toEqual(["start", "sigterm"]);
+    expect(log(u)).toContain(`hook: stopping its agent (pid ${agent}), which had no supervisor`);
+    // The dead supervisor's pid file went with the stop; the next start runs as ever.
+    expect(existsSync(pidFile(u))).toBe(false);
+    expect(hook.run("web1", "started", "begin", xml).status).toBe(0);
+    await hook.agentRuns(u, 2);
+    const [next] = hook.supervisors(u);
+    expect(next).not.toBe(supervisor);
+    expect(readFileSync(pidFile(u), "utf8")).toBe(`${next}\n`);
+    process.kill(next as number, "SIGTERM");
+    await waitGone(next as number, "supervisor", 10_000);
   });
 
   it("is stopped by the hook at once, even while the agent takes its time", async () => {

@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { systemctlArgs } from "../../src/hook/handoff.js";
+import { systemctlStopArgs } from "../../src/hook/handoff.js";
 import { agentInstance, agentUnit, systemdEscape } from "../../src/hook/systemd-escape.js";
 import { HOSTILE_NAMES, UNDEFINABLE_NAMES } from "./domains.js";
 
@@ -68,11 +69,12 @@ describe("the agent's unit", () => {
   });
 
   it("is queued for systemd to start or stop, without waiting for it", () => {
-    expect(systemctlArgs("start", UUID)).toEqual([
-      "start",
-      "--no-block",
-      "colo-hybrid-agent@0e3c9a525e0b4f3c9d7e2b1a6c4d8f00.service",
-    ]);
-    expect(systemctlArgs("stop", UUID)[0]).toBe("stop");
+    const unit = "colo-hybrid-agent@0e3c9a525e0b4f3c9d7e2b1a6c4d8f00.service";
+    expect(agentUnit(UUID)).toBe(unit);
+    expect(systemctlStopArgs(UUID)).toEqual(["stop", "--no-block", unit]);
+    // The shell front starts it, from the UUID's hex digits, which need no escaping.
+    expect(readFileSync("hooks/colo-hybrid.in", "utf8")).toContain(
+      'systemctl start --no-block "colo-hybrid-agent@$hex.service"',
+    );
   });
 });

@@ -3,17 +3,18 @@
 // load (holding the secondary), comes back, takes parameters over D-Bus and the CLI, and keeps
 // the primary running through the fault drills. Real libvirtd, QEMU 7.2 under TCG, system bus.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../src/dbus/client.js";
 import { busNameForUuid } from "../../src/dbus/names.js";
 import type { AgentProperties } from "../../src/dbus/values.js";
+import { logFile, pidFile } from "../../src/hook/paths.js";
 import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { startPageSession } from "../cockpit/harness.js";
 import { cli } from "../support/cli.js";
 import { run } from "../support/exec.js";
-import { isAlive } from "../support/processes.js";
+import { commandLine, isAlive } from "../support/processes.js";
 import { ensureSystemBus, restartLibvirtd, virsh } from "../support/services.js";
 import { waitUntil } from "../support/wait.js";
 import { runLoad } from "./load.js";
@@ -44,7 +45,7 @@ const qemuPid = (domain: string) =>
 
 /** The agent process of a domain (the supervisor's child), by its command line. */
 function agentPid(uuid: string): number | undefined {
-  const pattern = `colo-hybrid.mjs agent --uuid ${uuid.replaceAll("-", "")}`;
+  const pattern = `colo-hybrid.mjs agent --supervised --uuid ${uuid.replaceAll("-", "")}`;
   try {
     const pid = Number(execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" }).split("\n")[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
@@ -209,10 +210,11 @@ describe("the agent on a live COLO pair", () => {
       const { page } = session;
       await session.open();
       const row = page.locator(`#agents tr[data-uuid="${pair.primary.dom.uuid}"]`);
-      await expect(row.textContent()).resolves.toMatch(/Primary[\s\S]*Protected[\s\S]*COLO mode/);
+      // Waited for: the row says "Connecting" until the agent's properties have arrived.
+      await row.filter({ hasText: /Primary[\s\S]*Protected[\s\S]*COLO mode/ }).waitFor();
       await session.screenshot("lab-overview");
       await page.getByRole("button", { name: primaryName, exact: true }).click();
-      await expect(page.locator("#domain-mode").textContent()).resolves.toBe("COLO mode");
+      await page.locator("#domain-mode", { hasText: /^COLO mode$/ }).waitFor();
       await session.screenshot("lab-domain-colo");
 
       // A phase change of the load: divergent requests take the pair passive, on the page too.
@@ -289,7 +291,24 @@ describe("the agent on a live COLO pair", () => {
     expect(result.phases[0]?.wrong).toBe(0);
   }, 180_000);
 
+  it("the secondary's supervisor killed: its agent leaves at once rather than run unsupervised", async () => {
+    const uuid = pair.secondary.dom.uuid;
+    const bus = busNameForUuid(uuid);
+    const supervisor = Number(readFileSync(pidFile(uuid), "utf8"));
+    const agent = agentPid(uuid) as number;
+    expect(commandLine(agent)).toBeDefined();
+    process.kill(supervisor, "SIGKILL");
+    await waitUntil(
+      "the secondary's agent to leave the bus",
+      async () => !(await client.agents()).some((a) => a.busName === bus),
+      30_000,
+    );
+    await waitUntil("its process to end", () => !isAlive(agent), 30_000);
+    expect(readFileSync(logFile(uuid), "utf8")).toMatch(/its supervisor is gone: restoring COLO/);
+  });
+
   it("the secondary's QEMU killed: the agent fails the primary over; it runs and serves", async () => {
+    const secondary = pair.secondary.dom.uuid;
     process.kill(qemuPid(pair.secondary.dom.name), "SIGKILL");
     await waitFor("failover", (p) => p.ColoState === "failed-over", 60_000);
     expect((await qmp("primary", "query-status")).status).toBe("running");
@@ -301,6 +320,13 @@ describe("the agent on a live COLO pair", () => {
     });
     expect(r.phases[0]?.correct).toBe(6);
     expect((await props()).History.some((h) => h.kind === "failover")).toBe(true);
+    // The secondary's stop left nothing of its supervisor, killed before: no stale pid file.
+    await waitUntil(
+      "the secondary's pid file to go",
+      () => !existsSync(pidFile(secondary)),
+      30_000,
+    );
+    expect(agentPid(secondary)).toBeUndefined();
   }, 180_000);
 
   it("destroying the domain ends its agent", async () => {

@@ -61,21 +61,17 @@ describe("a COLO pair on one host", () => {
       await new Promise((r) => setTimeout(r, 6000));
       recorder.mark("idle");
       const from = Date.now();
-      await new Promise((r) => setTimeout(r, 5 * PERIOD + 500));
-      // Timer checkpoints one period apart; an idle guest still sends the odd packet that
-      // miscompares (seen: one extra checkpoint a few ms after a timer one, now and then).
-      const starts = recorder.events
-        .filter((e) => e.type === "checkpoint-start" && e.t >= from)
-        .map((e) => e.t);
-      const gaps = starts
-        .slice(1)
-        .map((t, i) => t - (starts[i] as number))
-        .sort((a, b) => a - b);
-      const median = gaps[Math.floor(gaps.length / 2)] as number;
-      expect(starts.length).toBeGreaterThanOrEqual(4);
-      expect(starts.length).toBeLessThanOrEqual(8);
-      expect(median).toBeGreaterThan(0.9 * PERIOD);
-      expect(median).toBeLessThan(1.1 * PERIOD);
+      const starts = () =>
+        recorder.events.filter((e) => e.type === "checkpoint-start" && e.t >= from).map((e) => e.t);
+      await waitUntil("6 idle checkpoints", () => starts().length >= 6, 10 * PERIOD, 100);
+      // The timer's checkpoints, a period (and a pause) apart. An idle guest still sends the
+      // odd packet that miscompares (seen: an extra checkpoint a few ms after a timer one, now
+      // and then): that only shortens a gap, so the longest one is the timer's. How often the
+      // strays come is the benchmarks' business, not a count here.
+      const t = starts();
+      const longest = Math.max(...t.slice(1).map((s, i) => s - (t[i] as number)));
+      expect(longest).toBeGreaterThan(0.9 * PERIOD);
+      expect(longest).toBeLessThan(1.5 * PERIOD);
     },
     MINUTE,
   );

@@ -1,6 +1,7 @@
 // colo-hybrid's libvirt access against a real libvirtd and a real QEMU (TCG) domain: the same
 // contract for the RPC client and the virsh transport, then what only the client does
 // (concurrency, reconnect, SSH, TLS).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { Affect, type Libvirt, type QemuMonitorEvent } from "../../src/libvirt/a
 import { LibvirtClient } from "../../src/libvirt/client.js";
 import { connectLibvirt } from "../../src/libvirt/connect.js";
 import { ErrorCode, LibvirtError, QmpError } from "../../src/libvirt/errors.js";
+import { connectPeer } from "../../src/libvirt/peer.js";
 import { decodeFrame, FrameDecoder } from "../../src/libvirt/rpc/message.js";
 import { KEEPALIVE, KeepaliveProc } from "../../src/libvirt/rpc/protocol.js";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
@@ -284,6 +286,54 @@ describe("the RPC client alone", () => {
         expect(e).toMatchObject({ kind: "connection" });
         expect((e as Error).message).toMatch(/Host key verification failed/);
       } finally {
+        await sshd.stop();
+      }
+    },
+    MINUTE,
+  );
+
+  it(
+    "reaches a peer over SSH and TLS the way hosts.conf says, and names the host when it cannot",
+    async () => {
+      const sshd = await startSshd();
+      const dir = mkdtempSync(join(tmpdir(), "colo-hybrid-peer-"));
+      const hostsFile = join(dir, "hosts.conf");
+      const conf = (knownHosts: string) =>
+        writeFileSync(
+          hostsFile,
+          `[127.0.0.1]\nkeyfile = ${sshd.identityFile}\nknown_hosts = ${knownHosts}\n` +
+            `pkipath = ${daemon.pki.dir}\n`,
+        );
+      try {
+        conf(sshd.knownHostsFile);
+        const ssh = `qemu+ssh://root@127.0.0.1:${sshd.port}/system`;
+        const tls = `qemu+tls://127.0.0.1:${daemon.tlsPort}/system`;
+        for (const uri of [ssh, tls]) {
+          const lv = await connectPeer(uri, { hostsFile });
+          try {
+            // Messages show the URI as the metadata names it.
+            expect(lv.uri).toBe(uri);
+            const dom = await lv.lookupByName(domain.name);
+            expect(await lv.qmp(dom, "query-status")).toMatchObject({ status: "running" });
+          } finally {
+            await lv.close();
+          }
+        }
+        conf("/dev/null");
+        const e = await connectPeer(ssh, { hostsFile }).catch((x: unknown) => x);
+        expect(e).toMatchObject({ kind: "connection" });
+        const message = (e as Error).message;
+        expect(message.startsWith(`host 127.0.0.1 (${ssh}): `), message).toBe(true);
+        expect(message).toContain("Host key verification failed");
+        // Without hosts.conf, the URI alone cannot say where the keys are.
+        const none = await connectPeer(tls, { hostsFile: join(dir, "none") }).catch(
+          (x: unknown) => x,
+        );
+        expect((none as Error).message).toMatch(
+          /^host 127\.0\.0\.1 \(qemu\+tls:.*\): cannot read the CA/,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
         await sshd.stop();
       }
     },

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_DIR, logFile, pidFile, RUN_DIR } from "../../src/hook/paths.js";
+import { HOSTS_CONF } from "../../src/libvirt/hosts-conf.js";
 import { domainXml, metadataElement, newUuid, removeDomain } from "../hook/domains.js";
 import { node18 } from "../support/cli.js";
 import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
@@ -201,7 +202,7 @@ describe("the .deb, installed", () => {
     expect(ourProcesses().map((p) => p.argv.join(" "))).toEqual(
       expect.arrayContaining([
         `/usr/bin/node ${LIB}/colo-hybrid-hook.mjs supervise --uuid ${hooked.uuid}`,
-        `/usr/bin/node ${LIB}/colo-hybrid.mjs agent --uuid ${hooked.uuid.replaceAll("-", "")}`,
+        `/usr/bin/node ${LIB}/colo-hybrid.mjs agent --supervised --uuid ${hooked.uuid.replaceAll("-", "")}`,
       ]),
     );
     expect(existsSync(pidFile(hooked.uuid))).toBe(true);
@@ -285,9 +286,9 @@ describe("the .deb, installed", () => {
     for (const { pid } of running) expect(isAlive(pid)).toBe(false);
     expect(ourProcesses()).toEqual([]);
     expect(await dpkgStatus("colo-hybrid")).toBe("config-files");
-    // Of our files only the conffile stays until purge.
+    // Of our files only the conffiles stay until purge.
     const left = listed.filter(({ path, dir }) => !dir && existsSync(path)).map((f) => f.path);
-    expect(left).toEqual([HOOK]);
+    expect(left.sort()).toEqual([HOSTS_CONF, HOOK].sort());
     expect(existsSync(pidFile(hooked.uuid))).toBe(false);
     expect(existsSync(logFile(hooked.uuid))).toBe(true);
   }, 300_000);

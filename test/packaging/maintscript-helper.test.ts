@@ -8,8 +8,9 @@ import { run } from "../support/exec.js";
 
 const HELPER = "packaging/debian/maintscript-helper";
 
-// $1: node; $2..$4: the UUIDs of a domain with its supervisor, of one whose pid file names
-// another process, and of one whose pid file holds no pid.
+// $1: node; $2..$5: the UUIDs of a domain with its supervisor, of one whose pid file names
+// another process, of one whose pid file holds no pid, and of one whose pid file names a
+// look-alike: the same command line, run by another user.
 const SCRIPT = `
 set -eu
 mount -t tmpfs tmpfs /run
@@ -21,20 +22,31 @@ supervisor=$!
 while [ ! -e /run/ready ]; do sleep 0.05; done
 sleep 60 &
 other=$!
+setpriv --reuid=65534 --regid=65534 --clear-groups -- "$1" -e 'setInterval(() => {}, 1000)' \
+  supervise --uuid "$5" &
+lookalike=$!
 echo "$supervisor" >"/run/colo-hybrid/$2.pid"
 echo "$other" >"/run/colo-hybrid/$3.pid"
 echo junk >"/run/colo-hybrid/$4.pid"
+echo "$lookalike" >"/run/colo-hybrid/$5.pid"
+while ! tr '\\0' ' ' </proc/$lookalike/cmdline | grep -q supervise; do sleep 0.05; done
 sh ${HELPER} stop-agents
 echo "supervisor $supervisor: $(tr -d '\\0' </proc/$supervisor/cmdline | wc -c) bytes of cmdline"
 wait "$supervisor" && echo "supervisor exited 0"
 kill -0 "$other" && echo "other still runs"
-kill "$other"
+kill -0 "$lookalike" && echo "look-alike still runs"
+kill "$other" "$lookalike"
 ls /run/colo-hybrid
 `;
 
 describe("maintscript-helper, without systemd", () => {
   it("stop-agents stops the supervisors the pid files name, and nothing else", async () => {
-    const [mine, reused, junk] = [randomUUID(), randomUUID(), randomUUID()];
+    const [mine, reused, junk, lookalike] = [
+      randomUUID(),
+      randomUUID(),
+      randomUUID(),
+      randomUUID(),
+    ];
     const { stdout } = await run("unshare", [
       "--mount",
       "--propagation=private",
@@ -46,6 +58,7 @@ describe("maintscript-helper, without systemd", () => {
       mine,
       reused,
       junk,
+      lookalike,
     ]);
     const supervisor = /^supervisor (\d+):/m.exec(stdout)?.[1];
     expect(stdout).toContain(
@@ -55,9 +68,10 @@ describe("maintscript-helper, without systemd", () => {
     expect(stdout).toContain(`supervisor ${supervisor}: 0 bytes of cmdline`);
     expect(stdout).toContain("supervisor exited 0");
     expect(stdout).toContain("other still runs");
-    const files = stdout.trim().split("\n").slice(-3).sort();
+    expect(stdout).toContain("look-alike still runs");
+    const files = stdout.trim().split("\n").slice(-4).sort();
     expect(files).toEqual(
-      [`${mine}.${supervisor}.stopping`, `${reused}.pid`, `${junk}.pid`].sort(),
+      [`${mine}.${supervisor}.stopping`, `${reused}.pid`, `${junk}.pid`, `${lookalike}.pid`].sort(),
     );
   });
 

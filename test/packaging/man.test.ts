@@ -54,7 +54,7 @@ describe("the man pages", () => {
 
   it("describe the agent's options in colo-hybrid-agent(8)", () => {
     const agentOptions = options(help("agent"));
-    expect(agentOptions).toEqual(["--uuid", "--connect"]);
+    expect(agentOptions).toEqual(["--uuid", "--connect", "--supervised"]);
     for (const option of agentOptions) expect(AGENT_PAGE).toContain(option);
   });
 

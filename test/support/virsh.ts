@@ -7,10 +7,16 @@ export const SYSTEM_URI = "qemu:///system";
 export interface VirshOptions {
   uri?: string;
   timeoutMs?: number;
+  /** Run as this user, with their groups (default: root, as the tests run). */
+  user?: string;
 }
 
 export function virsh(args: readonly string[], opts: VirshOptions = {}): Promise<RunResult> {
-  return run("virsh", ["-c", opts.uri ?? SYSTEM_URI, ...args], {
+  const argv = ["virsh", "-c", opts.uri ?? SYSTEM_URI, ...args];
+  const as = opts.user ?? "root";
+  const setpriv = [`--reuid=${as}`, `--regid=${as}`, "--init-groups", "--"];
+  const [file = "", ...rest] = opts.user === undefined ? argv : ["setpriv", ...setpriv, ...argv];
+  return run(file, rest, {
     timeoutMs: opts.timeoutMs ?? 60_000,
     env: { ...process.env, LC_ALL: "C" },
   });

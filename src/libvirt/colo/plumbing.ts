@@ -11,9 +11,14 @@
 //                                                   filter-rewriter rew0; -incoming tcp:...:M
 import { isIP } from "node:net";
 import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../../colo/params.js";
-import { LibvirtError } from "../errors.js";
-import { parseLibvirtUri } from "../uri.js";
-import { type DomainConfig, readDomainConfig } from "../xml/domain.js";
+import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../peer-uri.js";
+import {
+  type DomainConfig,
+  hasIothread,
+  type QemuId,
+  qemuDefinitions,
+  readDomainConfig,
+} from "../xml/domain.js";
 import { formatMetadata, type HybridMetadata } from "../xml/metadata.js";
 import { parseXml } from "../xml/tree.js";
 import { editDomain, writeXml } from "../xml/write.js";
@@ -59,10 +64,16 @@ export interface PairChoices {
   /** Where the secondary reaches the primary's servers (ports A and B); 127.0.0.1. */
   address?: string;
   /**
-   * Where the secondary listens for the replication stream (port M): `address` when both run
-   * on one host, else 0.0.0.0 (with a warning: give the secondary's own address).
+   * Where the secondary listens for the replication stream (port M): loopback when both run on
+   * one host (where the primary's agent sends it), else 0.0.0.0 (with a warning: give the
+   * secondary's own address).
    */
   incomingAddress?: string;
+  /**
+   * Where the primary sends the stream across hosts: the secondary's host, or its address in
+   * hosts.conf (peer.ts, replicationTarget). Given, a listening address that differs is warned of.
+   */
+  replicationHost?: string;
   /** The five ports; default basePort + 0..4 in PORT_NAMES order. */
   ports?: PairPorts;
   /** Default DEFAULT_BASE_PORT. */
@@ -106,8 +117,6 @@ const NO_DISKS =
 /** colo-compare's own channels stay on the primary's host. */
 const LOOPBACK = "127.0.0.1";
 
-const HOSTNAME =
-  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const WILDCARDS = new Set(["0.0.0.0", "::"]);
 
 /**
@@ -125,7 +134,10 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       `domain type '${plain.type}' is not supported: COLO pairs are QEMU domains (type 'qemu' or 'kvm')`,
     );
   }
-  if (plain.colo !== undefined) {
+  // An -incoming alone is no COLO plumbing (coloPlumbing reads it as a secondary's): it is
+  // refused with the ids that clash with ours, below.
+  const alreadyColo = plain.colo?.objects.some((o) => COLO_OBJECT.test(o)) === true;
+  if (plain.colo !== undefined && alreadyColo) {
     const what = [...plain.colo.objects, ...(plain.colo.incoming ? ["-incoming"] : [])];
     problems.push(
       `already a COLO domain: its <qemu:commandline> carries a COLO ${plain.colo.role}'s plumbing (${what.join(", ")})`,
@@ -139,6 +151,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     );
     problems.push(`${NO_DISKS} (found: ${found.join(", ")})`);
   }
+  problems.push(...unmigratable(plain));
 
   const primaryName = choices.primaryName ?? plain.name;
   const secondaryName = choices.secondaryName ?? `${plain.name}-secondary`;
@@ -160,10 +173,14 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       `address '${address}' is not allowed: ${addressBad ?? "a wildcard"}; give the address at which the secondary reaches the primary's host`,
     );
   }
-  const incoming = choices.incomingAddress ?? (oneHost ? address : "0.0.0.0");
-  const incomingBad = incoming === address ? undefined : hostProblem(incoming);
+  const incoming = choices.incomingAddress ?? (oneHost ? LOOPBACK : "0.0.0.0");
+  const incomingBad = hostProblem(incoming);
   if (incomingBad !== undefined) {
     problems.push(`incoming address '${incoming}' is not allowed: ${incomingBad}`);
+  } else if (oneHost && !isLoopback(incoming)) {
+    problems.push(
+      `incoming address '${incoming}' is not allowed on one host: the primary sends the replication stream to ${LOOPBACK}`,
+    );
   }
 
   if (choices.ports !== undefined && choices.basePort !== undefined) {
@@ -192,21 +209,33 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   const primaryMeta = metadata("primary", secondaryUri, secondaryName);
   const secondaryMeta = metadata("secondary", primaryUri, primaryName);
   for (const m of [primaryMeta, secondaryMeta]) {
-    try {
-      formatMetadata(m);
-    } catch (e) {
-      if (!(e instanceof RangeError)) throw e;
-      if (!problems.includes(e.message)) problems.push(e.message);
+    // The URIs and the ports were checked above, each problem said once, naming the side.
+    if (peerUriProblem(m.peer.uri) === undefined) {
+      try {
+        formatMetadata(m);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        if (!problems.includes(e.message)) problems.push(e.message);
+      }
     }
+    // The agent derives where replication goes from these and the peer's URI, never from the
+    // peer's XML.
+    m.ports = { migration: ports.migration };
   }
+  const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
+  const plumbing = {
+    primary: primaryArgs(netdev, address, ports),
+    secondary: secondaryArgs(netdev, address, incoming, ports, version),
+  };
+  // A COLO domain's own plumbing clashes with ours, of course: refused above already.
+  if (!alreadyColo) problems.push(...clashes(plain, plumbing));
   if (problems.length > 0) throw new PairError(plain.name, problems);
 
-  const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
   const renamed = primaryName !== plain.name;
   const primary = writeXml(
     editDomain(root, {
       ...(renamed ? { name: primaryName, uuid: null } : {}),
-      qemuArgs: [...plain.qemuArgs, ...primaryArgs(netdev, address, ports)],
+      qemuArgs: [...plain.qemuArgs, ...plumbing.primary],
       metadata: primaryMeta,
     }),
   );
@@ -214,7 +243,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     editDomain(root, {
       name: secondaryName,
       uuid: null,
-      qemuArgs: [...plain.qemuArgs, ...secondaryArgs(netdev, address, incoming, ports, version)],
+      qemuArgs: [...plain.qemuArgs, ...plumbing.secondary],
       metadata: secondaryMeta,
       renameFiles: (path) => {
         // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
@@ -264,6 +293,10 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       warnings.push(
         `the secondary listens for the replication stream on every address of ${secondaryHost} (port ${ports.migration}): give its address on the replication network instead`,
       );
+    } else if (choices.replicationHost !== undefined && choices.replicationHost !== incoming) {
+      warnings.push(
+        `the secondary listens for the replication stream on ${incoming}, but the primary sends it to ${choices.replicationHost}: set 'address = ${incoming}' for ${secondaryHost} in /etc/colo-hybrid/hosts.conf`,
+      );
     }
   }
   return {
@@ -300,13 +333,188 @@ function isRemovable(device: string): boolean {
   return device === "cdrom" || device === "floppy";
 }
 
-/** The host of a libvirt URI; undefined for this host. */
+/** COLO's own objects, as ColoPlumbing lists them ("colo-compare,id=comp0"). */
+const COLO_OBJECT = /^(colo-compare|filter-rewriter)(,|$)/;
+
+/** `<tag a='v' ...>`, the attributes that are set. */
+function element(tag: string, attrs: Record<string, string | undefined>): string {
+  const set = Object.entries(attrs).filter(([, v]) => v !== undefined);
+  return `<${[tag, ...set.map(([k, v]) => `${k}='${v}'`)].join(" ")}>`;
+}
+
+/** One problem for each reason, listing every device it applies to. */
+function refuse(reason: string, found: readonly string[]): string[] {
+  return found.length === 0 ? [] : [`${reason} (found: ${found.join(", ")})`];
+}
+
+/**
+ * What COLO cannot carry to the secondary: what QEMU (or libvirt) will not migrate, and what
+ * lives outside the guest's memory and devices, in the host, where no checkpoint reaches it. The
+ * secondary runs beside the primary from the start, so a host resource given to one guest
+ * cannot be given to both either.
+ *
+ * Not refused: <vsock>. QEMU's vhost-vsock migrates: hw/virtio/vhost-vsock.c registers no
+ * blocker and has a vmstate ("virtio-vhost_vsock", the virtio device), and after loading it
+ * tells the guest to reset its connections (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET). Nor an emulated TPM (<backend type='emulator'>: swtpm's state migrates with QEMU's), a
+ * smartcard of mode='host-certificates' (a software card), graphics, serial, console, video
+ * without 3D acceleration, sound, rng, watchdog, memballoon or controllers.
+ */
+function unmigratable(plain: DomainConfig): string[] {
+  const path = (p: string | undefined) => (p === undefined ? "" : ` (${p})`);
+  const filesystems = plain.filesystems.map((f) => {
+    const driver = f.driver === "virtiofs" ? "virtiofs" : `9p${f.driver ? ` ${f.driver}` : ""}`;
+    const where = [f.source, f.target && `target '${f.target}'`].filter(Boolean).join(", ");
+    return `${element("filesystem", { type: f.type })} ${driver}${path(where || undefined)}`;
+  });
+  const invtsc = plain.cpuFeatures.filter(
+    (f) => f.name === "invtsc" && (f.policy === "require" || f.policy === "force"),
+  );
+  return [
+    ...refuse(
+      "host devices cannot be in a COLO pair: a <hostdev> is given to one QEMU, but the " +
+        "secondary runs beside the primary, and the device's state is in the hardware, where no " +
+        "checkpoint reaches it",
+      plain.hostdevs.map(
+        (h) => `${element("hostdev", { mode: h.mode, type: h.type })}${path(h.source)}`,
+      ),
+    ),
+    ...refuse(
+      "shared host directories cannot be in a COLO pair: what the guest writes there is in the " +
+        "host's files, not in its memory, where no checkpoint reaches it; and QEMU does not " +
+        "migrate them (virtiofs never, 9p not while the guest has it mounted)",
+      filesystems,
+    ),
+    ...refuse(
+      "shared memory cannot be in a COLO pair: it is shared with other processes of the host, " +
+        "outside what checkpoints copy; and QEMU blocks migrating an ivshmem peer (role='peer', " +
+        "the default; libvirt migrates only role='master')",
+      plain.shmems.map(
+        (m) => `${element("shmem", { name: m.name, role: m.role })}${path(m.model)}`,
+      ),
+    ),
+    ...refuse(
+      "a host TPM cannot be in a COLO pair: QEMU disables migration with the TPM passthrough " +
+        "backend (the TPM's state is in the host's chip, which serves one guest); an emulated " +
+        "TPM (<backend type='emulator'>) can be",
+      plain.tpms
+        .filter((t) => t.backend === "passthrough")
+        .map((t) => `${element("tpm", { model: t.model })} passthrough${path(t.path)}`),
+    ),
+    ...refuse(
+      "host input devices cannot be in a COLO pair: QEMU marks virtio-input-host " +
+        "(type='passthrough') unmigratable, and an evdev input (type='evdev') is the host's own " +
+        "device, which QEMU grabs for one guest: the secondary gets none of it, beside the primary " +
+        "or on another host",
+      plain.inputs
+        .filter((i) => i.type === "passthrough" || i.type === "evdev")
+        .map((i) => `${element("input", { type: i.type, bus: i.bus })}${path(i.source)}`),
+    ),
+    ...refuse(
+      "host smartcards cannot be in a COLO pair: the card is outside QEMU (the host's reader, " +
+        "or the client's for mode='passthrough'), so the secondary would send its own commands " +
+        "to the same card, and no checkpoint carries the card's state",
+      plain.smartcards
+        .filter((c) => c.mode === "host" || c.mode === "passthrough")
+        .map((c) => element("smartcard", { mode: c.mode, type: c.type })),
+    ),
+    ...refuse(
+      "3D acceleration cannot be in a COLO pair: QEMU blocks migration with virgl ('virgl is " +
+        "not yet migratable'), whose state is in the host's GPU driver; use accel3d='no'",
+      plain.videos
+        .filter((v) => v.accel3d)
+        .map((v) => `${element("video", {})} ${v.model ?? "?"} with accel3d='yes'`),
+    ),
+    ...refuse(
+      "virtio-crypto cannot be in a COLO pair: QEMU marks the device unmigratable",
+      plain.cryptos.map(
+        (c) => `${element("crypto", { model: c.model, type: c.type })}${path(c.backend)}`,
+      ),
+    ),
+    ...refuse(
+      "a confidential guest cannot be in a COLO pair: its memory is encrypted for this host's " +
+        "CPU or firmware, and QEMU blocks its migration (SEV: 'Migration is not implemented'; " +
+        "s390 PV: 'protected VMs are currently not migratable')",
+      plain.launchSecurity === undefined
+        ? []
+        : [element("launchSecurity", { type: plain.launchSecurity })],
+    ),
+    ...refuse(
+      "Hyper-V passthrough cannot be in a COLO pair: QEMU blocks migration with hv-passthrough " +
+        "('use explicit set of hv-* flags instead'): list the enlightenments in mode='custom'",
+      plain.hyperv === "passthrough" ? [element("hyperv", { mode: "passthrough" })] : [],
+    ),
+    ...refuse(
+      "an invariant TSC cannot be in a COLO pair without a TSC frequency: QEMU blocks migration " +
+        "with the invtsc CPU feature unless the frequency is set; add <timer name='tsc' " +
+        "frequency='...'/> to <clock>",
+      plain.tscFrequency === undefined
+        ? invtsc.map((f) => element("feature", { policy: f.policy, name: f.name }))
+        : [],
+    ),
+  ];
+}
+
+/**
+ * Ids the plain domain already defines that the plumbing defines too: QEMU refuses to start
+ * with two chardevs, or two objects, of one id. QEMU keeps an id space per kind (a chardev may
+ * share its id with an object, a netdev or a device), so only the same kind clashes; the
+ * plumbing defines chardevs and objects only, read back from its own arguments here.
+ *
+ * libvirt's own ids: its IOThreads are objects "iothread" + N, the name of colo-compare's
+ * IOThread. A user alias (<alias name='ua-...'/>) cannot clash: libvirt keeps only aliases that
+ * start with "ua-" in a definition, and every id it derives from one contains the alias ("char"
+ * + alias for a chardev, "obj" or "mem" + alias for an object, "host" + alias for a netdev); no
+ * id of the plumbing contains "ua-".
+ */
+function clashes(
+  plain: DomainConfig,
+  plumbing: Record<"primary" | "secondary", string[]>,
+): string[] {
+  const problems: string[] = [];
+  const add = (p: string) => {
+    if (!problems.includes(p)) problems.push(p);
+  };
+  for (const side of ["primary", "secondary"] as const) {
+    const ours = qemuDefinitions(plumbing[side]).ids;
+    const same = (a: QemuId, b: QemuId) => a.kind === b.kind && a.id === b.id;
+    for (const theirs of plain.qemuIds.filter((t) => ours.some((o) => same(o, t)))) {
+      add(
+        `${theirs.option} with id '${theirs.id}' in <qemu:commandline>: the ${side}'s COLO ` +
+          `plumbing defines ${/^[aeiou]/.test(theirs.kind) ? "an" : "a"} ${theirs.kind} ` +
+          `'${theirs.id}' too, and QEMU refuses to start with ` +
+          `two ${theirs.kind}s of one id; rename it`,
+      );
+    }
+    for (const o of ours.filter((o) => o.kind === "object")) {
+      const n = /^iothread([1-9][0-9]*)$/.exec(o.id)?.[1];
+      if (n === undefined || !hasIothread(plain.iothreads, Number(n))) continue;
+      const found = plain.iothreads.ids.includes(Number(n))
+        ? `<iothread id='${n}'>`
+        : `<iothreads>${plain.iothreads.count}</iothreads>`;
+      add(
+        `${found} gives the domain IOThread ${n}, which libvirt defines as object '${o.id}', an ` +
+          `id the ${side}'s COLO plumbing defines (colo-compare's IOThread): QEMU refuses to ` +
+          "start with two objects of one id",
+      );
+    }
+  }
+  for (const value of plain.qemuIncoming) {
+    add(
+      `-incoming '${value}' in <qemu:commandline>: the primary would wait for an incoming ` +
+        "migration instead of starting its guest, and the secondary would have two, its own " +
+        "and the COLO plumbing's",
+    );
+  }
+  return problems;
+}
+
+/** The host of a peer URI; undefined for this host. */
 function hostOf(uri: string, side: string, problems: string[]): string | undefined {
   try {
-    const host = parseLibvirtUri(uri).host;
+    const host = parsePeerUri(uri).host;
     return host === undefined || isLoopback(host) || host === "localhost" ? undefined : host;
   } catch (e) {
-    if (!(e instanceof LibvirtError)) throw e;
+    if (!(e instanceof PeerUriError)) throw e;
     problems.push(`the ${side}'s URI: ${e.message}`);
     return undefined;
   }
@@ -314,11 +522,6 @@ function hostOf(uri: string, side: string, problems: string[]): string | undefin
 
 function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || address === "localhost";
-}
-
-/** Why `host` cannot go into QEMU's options (a comma would start another option). */
-function hostProblem(host: string): string | undefined {
-  return isIP(host) !== 0 || HOSTNAME.test(host) ? undefined : "not an IP address or host name";
 }
 
 function portProblems(ports: PairPorts): string[] {

@@ -2,7 +2,6 @@
 // the primary migrates to it with x-colo, and both must report "colo". On any failure both
 // sides are put back as they were, as far as QEMU allows, and the error says why.
 import type { DomainRef, Libvirt } from "../api.js";
-import { parseLibvirtUri } from "../uri.js";
 import { atLeast, type QemuInfo, qemuInfo } from "./qemu-info.js";
 
 export interface PairSide {
@@ -46,18 +45,6 @@ const migrateStatus = async (s: PairSide) => (await s.lv.qmp(s.dom, "query-migra
 const runState = async (s: PairSide) =>
   ((await s.lv.qmp(s.dom, "query-status")) as { status: string }).status;
 const xColo = (state: boolean) => ({ capabilities: [{ capability: "x-colo", state }] });
-
-/** Where the primary sends the stream: the secondary's -incoming, with a wildcard made concrete. */
-export function migrationTarget(incoming: string, peerUri: string): string {
-  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d+)$/.exec(incoming);
-  if (!m)
-    throw new ProtectError(
-      `the secondary listens on '${incoming}': only tcp:HOST:PORT is supported`,
-    );
-  const [, host, port] = m;
-  if (host !== "0.0.0.0" && host !== "[::]") return incoming;
-  return `tcp:${parseLibvirtUri(peerUri).host ?? "127.0.0.1"}:${port}`;
-}
 
 export async function protect(
   primary: PairSide,

@@ -62,6 +62,115 @@ export interface Disk {
   source: string | undefined;
 }
 
+/** A <hostdev>: a device of the host given to the guest. */
+export interface HostDevice {
+  /** "subsystem" (libvirt's default) or "capabilities". */
+  mode: string;
+  /** "pci", "usb", "scsi", "scsi_host", "mdev"; "storage", "misc", "net" in capabilities mode. */
+  type: string;
+  /** The device as the host names it: "0000:03:00.0", "vendor 0x046d product 0xc52b", a UUID. */
+  source: string | undefined;
+}
+
+/** A <filesystem>: a directory (or file) of the host exported to the guest. */
+export interface Filesystem {
+  /** "mount" (libvirt's default), "file", "block", ... */
+  type: string;
+  /** <driver type=...>: "virtiofs", "path", "handle"; undefined when not written (9p, path). */
+  driver: string | undefined;
+  /** <source dir|file|dev|name|socket=...>. */
+  source: string | undefined;
+  /** <target dir=...>: the mount tag the guest sees. */
+  target: string | undefined;
+}
+
+/** A <shmem>: memory shared with other processes of the host. */
+export interface Shmem {
+  name: string;
+  /** "master" or "peer"; undefined when not written (peer). */
+  role: string | undefined;
+  /** <model type=...>: "ivshmem-plain", "ivshmem-doorbell", "ivshmem". */
+  model: string | undefined;
+}
+
+/** A <tpm>. */
+export interface Tpm {
+  model: string | undefined;
+  /** <backend type=...>: "passthrough", "emulator", "external". */
+  backend: string | undefined;
+  /** The host's device (passthrough) or socket (external). */
+  path: string | undefined;
+}
+
+/** An <input>. */
+export interface Input {
+  /** "mouse", "keyboard", "tablet", "passthrough", "evdev". */
+  type: string;
+  bus: string | undefined;
+  /** The host's event device (<source evdev=...> or <source dev=...>). */
+  source: string | undefined;
+}
+
+/** A <smartcard>. */
+export interface Smartcard {
+  /** "host", "host-certificates", "passthrough". */
+  mode: string;
+  /** The character device type of mode='passthrough': "spicevmc", "tcp", ... */
+  type: string | undefined;
+}
+
+/** A <video>. */
+export interface Video {
+  /** <model type=...>: "virtio", "vga", "qxl", ... */
+  model: string | undefined;
+  /** <model><acceleration accel3d='yes'/>: virgl, for virtio. */
+  accel3d: boolean;
+}
+
+/** A <crypto> device. */
+export interface Crypto {
+  model: string | undefined;
+  type: string | undefined;
+  /** <backend model=...>: "builtin", "lkcf". */
+  backend: string | undefined;
+}
+
+/** A <cpu><feature>. */
+export interface CpuFeature {
+  name: string;
+  /** As written, or "require" (libvirt's default). */
+  policy: string;
+}
+
+/** The domain's IOThreads: <iothreads>N</iothreads>, and the ids <iothreadids> gives. */
+export interface IoThreads {
+  count: number;
+  ids: number[];
+}
+
+/**
+ * QEMU's namespaces of ids: two chardevs cannot share an id, a chardev and an object can. Drive
+ * ids and block node names are one namespace (QEMU refuses a node name that is a drive's id).
+ */
+export type QemuIdKind =
+  | "chardev"
+  | "object"
+  | "netdev"
+  | "device"
+  | "block"
+  | "fsdev"
+  | "audiodev"
+  | "tpmdev"
+  | "monitor";
+
+/** An id that an option of <qemu:commandline> defines. */
+export interface QemuId {
+  kind: QemuIdKind;
+  /** The option, with one leading dash: "-chardev", "-blockdev". */
+  option: string;
+  id: string;
+}
+
 /** What setting up a pair needs of a domain, including one not defined yet (no UUID). */
 export interface DomainConfig {
   name: string;
@@ -70,8 +179,28 @@ export interface DomainConfig {
   type: string;
   nics: Nic[];
   disks: Disk[];
+  hostdevs: HostDevice[];
+  filesystems: Filesystem[];
+  shmems: Shmem[];
+  tpms: Tpm[];
+  inputs: Input[];
+  smartcards: Smartcard[];
+  videos: Video[];
+  cryptos: Crypto[];
+  /** <launchSecurity type=...>: "sev", "sev-snp", "s390-pv", "tdx"; undefined without one. */
+  launchSecurity: string | undefined;
+  /** <features><hyperv mode=...>: "custom" (libvirt's default) or "passthrough". */
+  hyperv: string | undefined;
+  cpuFeatures: CpuFeature[];
+  /** <clock><timer name='tsc' frequency=...>, when set. */
+  tscFrequency: string | undefined;
+  iothreads: IoThreads;
   /** Every <qemu:arg> value of <qemu:commandline>, in order. */
   qemuArgs: string[];
+  /** The ids those arguments define, in order. */
+  qemuIds: QemuId[];
+  /** Every -incoming value among those arguments, in order. */
+  qemuIncoming: string[];
   colo: ColoPlumbing | undefined;
   metadata: HybridMetadataResult | undefined;
 }
@@ -90,6 +219,9 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
     devices.flatMap((d) => d.children.filter((c) => c.ns === "" && c.name === tag));
   const metadata = child(root, "metadata");
   const qemuArgs = readQemuArgs(root);
+  const defined = qemuDefinitions(qemuArgs);
+  const firstAttr = (el: XmlElement, name: string, attrs: readonly string[]) =>
+    attrs.map((a) => childAttr(el, name, a)).find((v) => v !== undefined);
   return {
     name,
     uuid: child(root, "uuid")?.text.trim(),
@@ -101,14 +233,94 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
     disks: all("disk").map((d) => ({
       device: attrValue(d, "device") ?? "disk",
       target: childAttr(d, "target", "dev"),
-      source: ["file", "dev", "dir", "name", "volume"]
-        .map((a) => childAttr(d, "source", a))
-        .find((v) => v !== undefined),
+      source: firstAttr(d, "source", ["file", "dev", "dir", "name", "volume"]),
     })),
+    hostdevs: all("hostdev").map((h) => ({
+      mode: attrValue(h, "mode") ?? "subsystem",
+      type: attrValue(h, "type") ?? "",
+      source: hostdevSource(h),
+    })),
+    filesystems: all("filesystem").map((f) => ({
+      type: attrValue(f, "type") ?? "mount",
+      driver: childAttr(f, "driver", "type"),
+      source: firstAttr(f, "source", ["dir", "file", "dev", "name", "socket"]),
+      target: childAttr(f, "target", "dir"),
+    })),
+    shmems: all("shmem").map((m) => ({
+      name: attrValue(m, "name") ?? "",
+      role: attrValue(m, "role"),
+      model: childAttr(m, "model", "type"),
+    })),
+    tpms: all("tpm").map((t) => {
+      const backend = child(t, "backend");
+      return {
+        model: attrValue(t, "model"),
+        backend: backend && attrValue(backend, "type"),
+        path:
+          backend && (childAttr(backend, "device", "path") ?? childAttr(backend, "source", "path")),
+      };
+    }),
+    inputs: all("input").map((i) => ({
+      type: attrValue(i, "type") ?? "",
+      bus: attrValue(i, "bus"),
+      source: firstAttr(i, "source", ["evdev", "dev"]),
+    })),
+    smartcards: all("smartcard").map((c) => ({
+      mode: attrValue(c, "mode") ?? "",
+      type: attrValue(c, "type"),
+    })),
+    videos: all("video").map((v) => {
+      const model = child(v, "model");
+      return {
+        model: model && attrValue(model, "type"),
+        accel3d: model !== undefined && childAttr(model, "acceleration", "accel3d") === "yes",
+      };
+    }),
+    cryptos: all("crypto").map((c) => ({
+      model: attrValue(c, "model"),
+      type: attrValue(c, "type"),
+      backend: childAttr(c, "backend", "model"),
+    })),
+    launchSecurity: optional(child(root, "launchSecurity"), (l) => attrValue(l, "type") ?? ""),
+    hyperv: optional(child(root, "features"), (f) =>
+      optional(child(f, "hyperv"), (h) => attrValue(h, "mode") ?? "custom"),
+    ),
+    cpuFeatures: (child(root, "cpu")?.children ?? [])
+      .filter((c) => c.ns === "" && c.name === "feature")
+      .map((f) => ({
+        name: attrValue(f, "name") ?? "",
+        policy: attrValue(f, "policy") ?? "require",
+      })),
+    tscFrequency: (child(root, "clock")?.children ?? [])
+      .filter((t) => t.ns === "" && t.name === "timer" && attrValue(t, "name") === "tsc")
+      .map((t) => attrValue(t, "frequency"))
+      .find((f) => f !== undefined),
+    iothreads: readIothreads(root),
     qemuArgs,
+    qemuIds: defined.ids,
+    qemuIncoming: defined.incoming,
     colo: coloPlumbing(qemuArgs),
     metadata: metadata === undefined ? undefined : findMetadata(metadata),
   };
+}
+
+/**
+ * Whether libvirt gives the domain an IOThread numbered `id`: one <iothreadids> names, or one of
+ * the lowest numbers it names none of, which libvirt gives the rest of <iothreads> (in
+ * virDomainIOThreadIDDefArrayInit).
+ */
+export function hasIothread(threads: IoThreads, id: number): boolean {
+  const given = new Set(threads.ids);
+  if (given.has(id)) return true;
+  if (!Number.isInteger(id) || id < 1) return false;
+  let givenBelow = 0;
+  for (const g of given) if (g < id) givenBelow++;
+  // `id` is the (id - givenBelow)-th number not given.
+  return id - givenBelow <= threads.count - given.size;
+}
+
+function optional<T, R>(value: T | undefined, f: (v: T) => R): R | undefined {
+  return value === undefined ? undefined : f(value);
 }
 
 function child(el: XmlElement, name: string): XmlElement | undefined {
@@ -118,6 +330,50 @@ function child(el: XmlElement, name: string): XmlElement | undefined {
 function childAttr(el: XmlElement, name: string, attr: string): string | undefined {
   const c = child(el, name);
   return c === undefined ? undefined : attrValue(c, attr);
+}
+
+/** Which host device a <hostdev> passes, as the host names it. */
+function hostdevSource(hostdev: XmlElement): string | undefined {
+  const source = child(hostdev, "source");
+  if (source === undefined) return undefined;
+  const address = child(source, "address");
+  const at = (name: string) => (address === undefined ? undefined : attrValue(address, name));
+  const vendor = childAttr(source, "vendor", "id");
+  const product = childAttr(source, "product", "id");
+  const adapter = childAttr(source, "adapter", "name");
+  const [domain, bus, slot, fn] = ["domain", "bus", "slot", "function"].map(at);
+  const hex = (v: string, width: number) => {
+    const n = /^(0x[0-9a-f]+|[0-9]+)$/i.test(v) ? Number(v) : Number.NaN;
+    return Number.isSafeInteger(n) ? n.toString(16).padStart(width, "0") : v;
+  };
+  if (at("uuid") !== undefined) return at("uuid"); // mdev
+  if (domain !== undefined && bus !== undefined && slot !== undefined && fn !== undefined) {
+    return `${hex(domain, 4)}:${hex(bus, 2)}:${hex(slot, 2)}.${hex(fn, 1)}`;
+  }
+  if (vendor !== undefined || product !== undefined) {
+    return [vendor && `vendor ${vendor}`, product && `product ${product}`]
+      .filter(Boolean)
+      .join(" ");
+  }
+  const scsi = [bus, at("target"), at("unit")];
+  if (adapter !== undefined) {
+    return scsi.every((v) => v !== undefined) ? `${adapter} ${scsi.join(":")}` : adapter;
+  }
+  if (bus !== undefined && at("device") !== undefined) return `bus ${bus} device ${at("device")}`;
+  const named = attrValue(source, "wwpn") ?? attrValue(source, "name");
+  if (named !== undefined) return named;
+  // mode='capabilities': <block>, <char> or <interface> as text.
+  return source.children.map((c) => c.text.trim()).find((t) => t !== "");
+}
+
+function readIothreads(root: XmlElement): IoThreads {
+  const count = child(root, "iothreads")?.text.trim() ?? "";
+  const ids = (child(root, "iothreadids")?.children ?? [])
+    .filter((c) => c.ns === "" && c.name === "iothread")
+    .map((c) => attrValue(c, "id") ?? "")
+    .filter((id) => /^[0-9]{1,9}$/.test(id))
+    .map(Number);
+  return { count: /^[0-9]{1,9}$/.test(count) ? Number(count) : 0, ids };
 }
 
 function readQemuArgs(root: XmlElement): string[] {
@@ -180,6 +436,16 @@ function qomObject(value: string): { type: string; id: string | undefined } | un
 
 /** QEMU's key=value,... syntax: ",," is a literal comma; a first part without "=" is the type. */
 function keyval(text: string): Record<string, string> {
+  const fields: Record<string, string> = Object.create(null);
+  keyvalParts(text).forEach(({ key, value }, i) => {
+    if (key !== undefined) fields[key] = value;
+    else if (i === 0) fields["qom-type"] = value;
+  });
+  return fields;
+}
+
+/** The parts of QEMU's key=value,... syntax in order, repeated keys too; undefined key: no "=". */
+function keyvalParts(text: string): { key: string | undefined; value: string }[] {
   const parts: string[] = [];
   let part = "";
   for (let i = 0; i < text.length; i++) {
@@ -193,11 +459,87 @@ function keyval(text: string): Record<string, string> {
     }
   }
   parts.push(part);
-  const fields: Record<string, string> = Object.create(null);
-  parts.forEach((p, i) => {
+  return parts.map((p) => {
     const eq = p.indexOf("=");
-    if (eq >= 0) fields[p.slice(0, eq)] = p.slice(eq + 1);
-    else if (i === 0) fields["qom-type"] = p;
+    return eq >= 0 ? { key: p.slice(0, eq), value: p.slice(eq + 1) } : { key: undefined, value: p };
   });
-  return fields;
+}
+
+/** The options that define ids, and in which of QEMU's namespaces. */
+const ID_OPTIONS = new Map<string, QemuIdKind>([
+  ["-chardev", "chardev"],
+  ["-object", "object"],
+  ["-netdev", "netdev"],
+  ["-nic", "netdev"],
+  ["-net", "netdev"],
+  ["-device", "device"],
+  ["-drive", "block"],
+  ["-blockdev", "block"],
+  ["-fsdev", "fsdev"],
+  ["-virtfs", "fsdev"],
+  ["-audiodev", "audiodev"],
+  ["-tpmdev", "tpmdev"],
+  ["-mon", "monitor"],
+]);
+
+/**
+ * The ids QEMU arguments define (`id=`; `node-name=`, nested ones too, for drives and block
+ * nodes), in keyval or JSON syntax, and their -incoming values. Every value given is taken, a
+ * repeated `id=` too: more than QEMU would take rather than less.
+ */
+export function qemuDefinitions(args: readonly string[]): { ids: QemuId[]; incoming: string[] } {
+  const ids: QemuId[] = [];
+  const incoming: string[] = [];
+  for (let i = 0; i + 1 < args.length; i++) {
+    // QEMU takes both -option and --option.
+    const option = (args[i] ?? "").replace(/^--/, "-");
+    const value = args[i + 1] ?? "";
+    const kind = ID_OPTIONS.get(option);
+    if (kind !== undefined) {
+      for (const { key, id } of definedIds(value)) {
+        if (key === "id") ids.push({ kind, option, id });
+        else if (kind === "block") ids.push({ kind, option, id });
+      }
+      i++;
+    } else if (option === "-incoming") {
+      incoming.push(value);
+      i++;
+    }
+  }
+  return { ids, incoming };
+}
+
+/** Every `id` and node name an option's value gives; `key` is "id" or "node-name". */
+function definedIds(value: string): { key: "id" | "node-name"; id: string }[] {
+  const found: { key: "id" | "node-name"; id: string }[] = [];
+  if (value.trimStart().startsWith("{")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      const top = (parsed as Record<string, unknown>).id;
+      if (typeof top === "string") found.push({ key: "id", id: top });
+      // Node names nest ("file": {"node-name": ...}); a stack, not recursion, for deep input.
+      const stack: unknown[] = [parsed];
+      for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+        if (typeof v !== "object" || v === null) continue;
+        for (const [k, inner] of Object.entries(v)) {
+          if (k === "node-name" && typeof inner === "string") {
+            found.push({ key: "node-name", id: inner });
+          } else stack.push(inner);
+        }
+      }
+      return found;
+    }
+  }
+  for (const { key, value: v } of keyvalParts(value)) {
+    if (key === "id") found.push({ key: "id", id: v });
+    else if (key === "node-name" || key?.endsWith(".node-name")) {
+      found.push({ key: "node-name", id: v });
+    }
+  }
+  return found;
 }

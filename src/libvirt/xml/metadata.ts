@@ -4,6 +4,7 @@
 //     <colo:role>primary</colo:role>                       primary or secondary
 //     <colo:peer uri="qemu+ssh://root@host2/system" domain="web1-secondary"/>
 //     <colo:protect>true</colo:protect>                    optional, default false
+//     <colo:ports migration="9004"/>                       the pair's own ports (pair create)
 //     <colo:params>                                        optional, any subset of PARAMETERS
 //       <colo:passive-count>100</colo:passive-count>
 //     </colo:params>
@@ -18,6 +19,8 @@ import {
   type Params,
   toExternal,
 } from "../../colo/params.js";
+import { excerpt } from "../../input/excerpt.js";
+import { peerUriProblem } from "../peer-uri.js";
 import { attrValue, parseXml, type XmlElement } from "./tree.js";
 
 export const METADATA_NS = "http://colo-hybrid.org/xmlns/domain/1.0";
@@ -33,8 +36,18 @@ export interface HybridMetadata {
   peer: { uri: string; domain: string };
   /** Whether the agent starts replication itself. */
   protect: boolean;
+  /** The pair's ports; absent in metadata written before they were kept here. */
+  ports?: PairPortsMetadata;
   params: Params;
 }
+
+export interface PairPortsMetadata {
+  /** Where the secondary listens for the replication stream, on its host. */
+  migration: number;
+}
+
+/** The ports a pair may use: not the privileged ones. */
+export const PORT_RANGE = { min: 1024, max: 65_535 } as const;
 
 export interface MetadataError {
   /** "hybrid/params/passive-count", "hybrid/peer/@uri". */
@@ -47,8 +60,9 @@ export type HybridMetadataResult =
   | { ok: false; errors: MetadataError[] };
 
 const ROOT = "hybrid";
-const ELEMENTS = ["role", "peer", "protect", "params"];
+const ELEMENTS = ["role", "peer", "protect", "ports", "params"];
 const PEER_ATTRS = ["uri", "domain"];
+const PORT_ATTRS = ["migration"] as const;
 const PARAM_NAMES = PARAMETERS.map((p) => p.name);
 
 // Characters libvirt names and URIs never hold, and that XML cannot carry as they are.
@@ -57,25 +71,20 @@ const CONTROL = /[\p{Cc}\uFFFE\uFFFF]/u;
 function roleProblem(role: string): string | undefined {
   return (ROLES as readonly string[]).includes(role)
     ? undefined
-    : `role=${JSON.stringify(role)} is not allowed: ${ROLES.join(" or ")}`;
-}
-
-function uriProblem(uri: string): string | undefined {
-  let ok = /^qemu(\+[a-z0-9]+)?:\/\//.test(uri) && !/\s/.test(uri) && !CONTROL.test(uri);
-  try {
-    new URL(uri);
-  } catch {
-    ok = false;
-  }
-  return ok
-    ? undefined
-    : `uri=${JSON.stringify(uri)} is not allowed: a libvirt URI for QEMU, qemu[+transport]://[host]/system, e.g. qemu+ssh://root@host2/system`;
+    : `role=${excerpt(role)} is not allowed: ${ROLES.join(" or ")}`;
 }
 
 function domainProblem(domain: string): string | undefined {
   return domain.trim() !== "" && !CONTROL.test(domain)
     ? undefined
-    : `domain=${JSON.stringify(domain)} is not allowed: a domain name, not blank, without control characters`;
+    : `domain=${excerpt(domain)} is not allowed: a domain name, not blank, without control characters`;
+}
+
+function portProblem(name: string, port: string): string | undefined {
+  const n = Number(port);
+  return /^[1-9][0-9]*$/.test(port) && n >= PORT_RANGE.min && n <= PORT_RANGE.max
+    ? undefined
+    : `${name}=${excerpt(port)} is not allowed: a port number, ${PORT_RANGE.min}..${PORT_RANGE.max}`;
 }
 
 /** Reads our element, already parsed. Every bad value is reported, each with its path. */
@@ -100,7 +109,7 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
   };
   const noText = (e: XmlElement, path: string): void => {
     const text = e.text.trim();
-    if (text !== "") report(path, `unexpected text ${JSON.stringify(text)} in <${e.name}>`);
+    if (text !== "") report(path, `unexpected text ${excerpt(text)} in <${e.name}>`);
   };
   /** Children by name; foreign, unknown and repeated ones are reported. */
   const children = (e: XmlElement, path: string, names: readonly string[]) => {
@@ -149,7 +158,7 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
     children(peerEl, path, []);
     const uri = attrValue(peerEl, "uri");
     const domain = attrValue(peerEl, "domain");
-    const uriBad = uri === undefined ? "missing: the peer's libvirt URI" : uriProblem(uri);
+    const uriBad = uri === undefined ? "missing: the peer's libvirt URI" : peerUriProblem(uri);
     const domainBad =
       domain === undefined ? "missing: the peer's domain name" : domainProblem(domain);
     if (uriBad !== undefined) report(`${path}/@uri`, uriBad);
@@ -162,8 +171,23 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
   if (protectEl !== undefined) {
     const value = leaf(protectEl, `${ROOT}/protect`);
     if (value === "true" || value === "false") protect = value === "true";
-    else
-      report(`${ROOT}/protect`, `protect=${JSON.stringify(value)} is not allowed: true or false`);
+    else report(`${ROOT}/protect`, `protect=${excerpt(value)} is not allowed: true or false`);
+  }
+
+  let ports: PairPortsMetadata | undefined;
+  const portsEl = top.get("ports");
+  if (portsEl !== undefined) {
+    const path = `${ROOT}/ports`;
+    checkAttrs(portsEl, path, PORT_ATTRS);
+    noText(portsEl, path);
+    children(portsEl, path, []);
+    const migration = attrValue(portsEl, "migration");
+    const bad =
+      migration === undefined
+        ? "missing: the replication port"
+        : portProblem("migration", migration);
+    if (bad !== undefined) report(`${path}/@migration`, bad);
+    else ports = { migration: Number(migration) };
   }
 
   const patch: Record<string, string> = {};
@@ -183,7 +207,9 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
   if (errors.length > 0 || role === undefined || peer === undefined || !applied.ok) {
     return { ok: false, errors };
   }
-  return { ok: true, value: { role, peer, protect, params: applied.params } };
+  const value: HybridMetadata = { role, peer, protect, params: applied.params };
+  if (ports !== undefined) value.ports = ports;
+  return { ok: true, value };
 }
 
 /** Our element among the children of a domain's <metadata>; undefined when there is none. */
@@ -228,7 +254,12 @@ function escapeXml(text: string): string {
  * written, in PARAMETERS order. Throws RangeError for values parseMetadata would refuse.
  */
 export function formatMetadata(m: HybridMetadata): string {
-  const problems = [roleProblem(m.role), uriProblem(m.peer.uri), domainProblem(m.peer.domain)];
+  const problems = [
+    roleProblem(m.role),
+    peerUriProblem(m.peer.uri),
+    domainProblem(m.peer.domain),
+    m.ports === undefined ? undefined : portProblem("migration", String(m.ports.migration)),
+  ];
   const checked = applyPatch(DEFAULT_PARAMS, toExternal(m.params));
   if (!checked.ok) problems.push(...checked.errors.map((e) => e.message));
   const bad = problems.filter((p) => p !== undefined);
@@ -244,6 +275,7 @@ export function formatMetadata(m: HybridMetadata): string {
     `  <role>${escapeXml(m.role)}</role>`,
     `  <peer uri="${escapeXml(m.peer.uri)}" domain="${escapeXml(m.peer.domain)}"/>`,
     `  <protect>${m.protect}</protect>`,
+    ...(m.ports === undefined ? [] : [`  <ports migration="${m.ports.migration}"/>`]),
     "  <params>",
     ...params,
     "  </params>",

@@ -139,6 +139,7 @@ describe("planPair: the recipe", () => {
         role: "primary",
         peer: { uri: "qemu:///system", domain: "web1-secondary" },
         protect: false,
+        ports: { migration: 9998 },
         params: DEFAULT_PARAMS,
       },
     });
@@ -155,6 +156,7 @@ describe("planPair: the recipe", () => {
         role: "secondary",
         peer: { uri: "qemu:///system", domain: "web1" },
         protect: false,
+        ports: { migration: 9998 },
         params: DEFAULT_PARAMS,
       },
     });
@@ -209,8 +211,8 @@ describe("planPair: choices", () => {
     expect(primary).toContain("socket,id=compare_out0,host=127.0.0.1,port=9005 ");
     const secondary = argsOf(plan.secondary.xml);
     expect(secondary).toContain("socket,id=red0,host=192.0.2.10,port=9003,reconnect=1");
-    // One host: the secondary listens where the primary's host is reached.
-    expect(secondary).toContain("-incoming tcp:192.0.2.10:9998");
+    // One host: the secondary listens on loopback, where the primary's agent sends the stream.
+    expect(secondary).toContain("-incoming tcp:127.0.0.1:9998");
   });
 
   it("across hosts: listens on every address unless told, and warns about loopback and URIs", () => {
@@ -232,6 +234,25 @@ describe("planPair: choices", () => {
     expect(argsOf(told.secondary.xml)).toContain("-incoming tcp:[2001:db8::2]:9998");
     expect(argsOf(told.secondary.xml)).toContain("socket,id=red1,host=host1.example.org,port=9004");
     expect(told.warnings).toHaveLength(2);
+    // Where the primary sends the stream (peer.ts) is not where the secondary listens: said.
+    const elsewhere = planPair(WEB1, {
+      ...remote,
+      primaryUri: "qemu+ssh://root@host1/system",
+      address: "host1.example.org",
+      incomingAddress: "10.1.0.2",
+      replicationHost: "host2",
+      ports: LAB_PORTS,
+    });
+    expect(elsewhere.warnings.join("\n")).toContain(
+      "listens for the replication stream on 10.1.0.2, but the primary sends it to host2: set 'address = 10.1.0.2' for host2 in /etc/colo-hybrid/hosts.conf",
+    );
+    expect(
+      planPair(WEB1, {
+        ...remote,
+        incomingAddress: "10.1.0.2",
+        replicationHost: "10.1.0.2",
+      }).warnings.join("\n"),
+    ).not.toContain("sends it to");
     expect(config(told.secondary.xml).metadata).toMatchObject({
       value: { peer: { uri: "qemu+ssh://root@host1/system", domain: "web1" } },
     });
@@ -374,14 +395,20 @@ describe("planPair: refusals", () => {
 
   it("refuses addresses that are not one, or a wildcard for the primary's", () => {
     expect(problems(WEB1, { address: "127.0.0.1,server=on" })).toEqual([
-      expect.stringMatching(/^address '127\.0\.0\.1,server=on' is not allowed: not an IP address/),
+      expect.stringMatching(/^address '127\.0\.0\.1,server=on' is not allowed: not a host name/),
     ]);
     expect(problems(WEB1, { address: "0.0.0.0" })).toEqual([
       expect.stringMatching(/^address '0\.0\.0\.0' is not allowed: a wildcard/),
     ]);
     expect(problems(WEB1, { incomingAddress: "a b" })).toEqual([
-      "incoming address 'a b' is not allowed: not an IP address or host name",
+      "incoming address 'a b' is not allowed: not a host name or an IP address",
     ]);
+    expect(problems(WEB1, { incomingAddress: "192.0.2.10" })).toEqual([
+      "incoming address '192.0.2.10' is not allowed on one host: the primary sends the replication stream to 127.0.0.1",
+    ]);
+    expect(planPair(WEB1, { ...LOCAL, incomingAddress: "127.0.0.2" }).secondary.xml).toContain(
+      "tcp:127.0.0.2:",
+    );
   });
 
   it("refuses bad parameters, URIs and names; one host needs two names", () => {
@@ -392,7 +419,7 @@ describe("planPair: refusals", () => {
       expect.stringMatching(/^colo-period=20000 must be more than passive-limit=30000/),
     ]);
     expect(problems(WEB1, { secondaryUri: "ftp://x/" })).toEqual([
-      expect.stringMatching(/^cannot write colo-hybrid metadata: uri="ftp:\/\/x\/" is not allowed/),
+      expect.stringMatching(/^the secondary's URI: uri="ftp:\/\/x\/" is not allowed \(/),
     ]);
     expect(problems(WEB1, { secondaryName: "web1" })).toEqual([
       "the primary and the secondary are both named 'web1': on one host they need two names",
@@ -403,6 +430,291 @@ describe("planPair: refusals", () => {
       secondaryUri: "qemu+tls://host2/system",
     });
     expect(twins.secondary.name).toBe("web1");
+  });
+
+  it("refuses host devices, PCI, USB, SCSI and mdev alike, naming each", () => {
+    const hostdevs =
+      "<hostdev mode='subsystem' type='pci' managed='yes'><source>" +
+      "<address domain='0x0000' bus='0x03' slot='0x1f' function='0x7'/></source></hostdev>" +
+      "<hostdev mode='subsystem' type='usb'><source><vendor id='0x046d'/><product id='0xc52b'/>" +
+      "</source></hostdev>" +
+      "<hostdev mode='subsystem' type='usb'><source><address bus='1' device='4'/></source></hostdev>" +
+      "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>" +
+      "<address bus='0' target='0' unit='1'/></source></hostdev>" +
+      "<hostdev mode='subsystem' type='scsi_host'><source protocol='vhost' wwpn='naa.5001405df3e54061'/></hostdev>" +
+      "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>" +
+      "<address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>";
+    expect(problems(plain(USER_NIC + hostdevs))).toEqual([
+      "host devices cannot be in a COLO pair: a <hostdev> is given to one QEMU, but the " +
+        "secondary runs beside the primary, and the device's state is in the hardware, where no " +
+        "checkpoint reaches it (found: <hostdev mode='subsystem' type='pci'> (0000:03:1f.7), " +
+        "<hostdev mode='subsystem' type='usb'> (vendor 0x046d product 0xc52b), " +
+        "<hostdev mode='subsystem' type='usb'> (bus 1 device 4), " +
+        "<hostdev mode='subsystem' type='scsi'> (scsi_host0 0:0:1), " +
+        "<hostdev mode='subsystem' type='scsi_host'> (naa.5001405df3e54061), " +
+        "<hostdev mode='subsystem' type='mdev'> (c2177883-f1bb-47f0-914d-32a22e3a8804))",
+    ]);
+  });
+
+  it("refuses shared host directories, virtiofs and 9p", () => {
+    const fs =
+      "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>" +
+      "<source dir='/srv/share'/><target dir='share'/></filesystem>" +
+      "<filesystem type='mount' accessmode='mapped'><source dir='/srv/9p'/>" +
+      "<target dir='tag9p'/></filesystem>" +
+      "<filesystem type='mount'><driver type='path' wrpolicy='immediate'/>" +
+      "<source dir='/srv/p'/><target dir='p'/></filesystem>";
+    expect(problems(plain(USER_NIC + fs))).toEqual([
+      expect.stringMatching(
+        /^shared host directories cannot be in a COLO pair: .* no checkpoint reaches it; and QEMU does not migrate them \(virtiofs never, 9p not while the guest has it mounted\) \(found: /,
+      ),
+    ]);
+    expect(problems(plain(USER_NIC + fs))[0]).toMatch(
+      /\(found: <filesystem type='mount'> virtiofs \(\/srv\/share, target 'share'\), <filesystem type='mount'> 9p \(\/srv\/9p, target 'tag9p'\), <filesystem type='mount'> 9p path \(\/srv\/p, target 'p'\)\)$/,
+    );
+  });
+
+  it("refuses shared memory, peer and master alike", () => {
+    const shmem =
+      "<shmem name='ivshmem0'><model type='ivshmem-plain'/><size unit='M'>4</size></shmem>" +
+      "<shmem name='shm1' role='master'><model type='ivshmem-doorbell'/></shmem>";
+    expect(problems(plain(USER_NIC + shmem))).toEqual([
+      expect.stringMatching(
+        /^shared memory cannot be in a COLO pair: .*QEMU blocks migrating an ivshmem peer .* \(found: <shmem name='ivshmem0'> \(ivshmem-plain\), <shmem name='shm1' role='master'> \(ivshmem-doorbell\)\)$/,
+      ),
+    ]);
+  });
+
+  it("refuses a host TPM; an emulated one is fine", () => {
+    const passthrough =
+      "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>";
+    expect(problems(plain(USER_NIC + passthrough))).toEqual([
+      expect.stringMatching(
+        /^a host TPM cannot be in a COLO pair: QEMU disables migration with the TPM passthrough backend .* \(found: <tpm model='tpm-tis'> passthrough \(\/dev\/tpm0\)\)$/,
+      ),
+    ]);
+    const emulated = "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>";
+    expect(planPair(plain(USER_NIC + emulated), LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses host input devices, passthrough and evdev; mouse, keyboard and tablet are fine", () => {
+    const inputs =
+      "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event1'/></input>" +
+      "<input type='evdev'><source dev='/dev/input/event2' grab='all'/></input>" +
+      "<input type='tablet' bus='usb'/><input type='mouse' bus='ps2'/><input type='keyboard' bus='virtio'/>";
+    expect(problems(plain(USER_NIC + inputs))).toEqual([
+      expect.stringMatching(
+        /^host input devices cannot be in a COLO pair: QEMU marks virtio-input-host \(type='passthrough'\) unmigratable, .* \(found: <input type='passthrough' bus='virtio'> \(\/dev\/input\/event1\), <input type='evdev'> \(\/dev\/input\/event2\)\)$/,
+      ),
+    ]);
+  });
+
+  it("refuses host smartcards, mode host and passthrough; host-certificates is fine", () => {
+    const cards = "<smartcard mode='host'/><smartcard mode='passthrough' type='tcp'/>";
+    expect(problems(plain(USER_NIC + cards))).toEqual([
+      expect.stringMatching(
+        /^host smartcards cannot be in a COLO pair: the card is outside QEMU .* \(found: <smartcard mode='host'>, <smartcard mode='passthrough' type='tcp'>\)$/,
+      ),
+    ]);
+    const certificates =
+      "<smartcard mode='host-certificates'><certificate>c1</certificate>" +
+      "<certificate>c2</certificate><certificate>c3</certificate></smartcard>";
+    expect(planPair(plain(USER_NIC + certificates), LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses 3D acceleration (virgl); video without it is fine", () => {
+    const virgl =
+      "<video><model type='virtio' heads='1'><acceleration accel3d='yes'/></model></video>";
+    expect(problems(plain(USER_NIC + virgl))).toEqual([
+      expect.stringMatching(
+        /^3D acceleration cannot be in a COLO pair: QEMU blocks migration with virgl \('virgl is not yet migratable'\).* \(found: <video> virtio with accel3d='yes'\)$/,
+      ),
+    ]);
+    const flat =
+      "<video><model type='virtio' heads='1'><acceleration accel3d='no'/></model></video>";
+    expect(planPair(plain(USER_NIC + flat), LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses virtio-crypto", () => {
+    const crypto =
+      "<crypto model='virtio' type='qemu'><backend model='builtin' queues='1'/></crypto>";
+    expect(problems(plain(USER_NIC + crypto))).toEqual([
+      "virtio-crypto cannot be in a COLO pair: QEMU marks the device unmigratable " +
+        "(found: <crypto model='virtio' type='qemu'> (builtin))",
+    ]);
+  });
+
+  it("refuses a confidential guest (<launchSecurity>)", () => {
+    for (const type of ["sev", "s390-pv"]) {
+      const xml = plain(USER_NIC).replace(
+        "</domain>",
+        `<launchSecurity type='${type}'><policy>0x0003</policy></launchSecurity></domain>`,
+      );
+      expect(problems(xml)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^a confidential guest cannot be in a COLO pair: .*QEMU blocks its migration .* \\(found: <launchSecurity type='${type}'>\\)$`,
+          ),
+        ),
+      ]);
+    }
+  });
+
+  it("refuses Hyper-V passthrough; listed enlightenments are fine", () => {
+    const hyperv = (inside: string) =>
+      plain(USER_NIC).replace("<devices>", `<features>${inside}</features><devices>`);
+    expect(problems(hyperv("<hyperv mode='passthrough'/>"))).toEqual([
+      expect.stringMatching(
+        /^Hyper-V passthrough cannot be in a COLO pair: QEMU blocks migration with hv-passthrough .* \(found: <hyperv mode='passthrough'>\)$/,
+      ),
+    ]);
+    const custom = hyperv("<hyperv mode='custom'><relaxed state='on'/></hyperv>");
+    expect(planPair(custom, LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses an invariant TSC without a TSC frequency; with one it is fine", () => {
+    const invtsc = (clock: string, policy = "require") =>
+      plain(USER_NIC).replace(
+        "<devices>",
+        `<cpu mode='host-model'><feature policy='${policy}' name='invtsc'/></cpu>${clock}<devices>`,
+      );
+    expect(problems(invtsc("<clock offset='utc'/>"))).toEqual([
+      expect.stringMatching(
+        /^an invariant TSC cannot be in a COLO pair without a TSC frequency: .* \(found: <feature policy='require' name='invtsc'>\)$/,
+      ),
+    ]);
+    expect(problems(invtsc("", "force"))).toEqual([
+      expect.stringContaining("(found: <feature policy='force' name='invtsc'>)"),
+    ]);
+    const tsc = "<clock offset='utc'><timer name='tsc' frequency='3504000000'/></clock>";
+    expect(planPair(invtsc(tsc), LOCAL).primary.name).toBe("p");
+    expect(planPair(invtsc("", "disable"), LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses ids in <qemu:commandline> that the plumbing defines, of the same kind", () => {
+    const args = [
+      ["-chardev", "socket,id=mirror0,path=/run/m.sock,server=on,wait=off"],
+      ["--chardev", "pty,id=x,id=red1"],
+      ["-object", '{"qom-type":"iothread","id":"comp0"}'],
+      ["-object", "filter-dump,id=f1,netdev=hostnet0,file=/tmp/d"],
+      // Other kinds keep their own ids: QEMU starts with these.
+      ["-device", "virtio-rng-pci,id=m0"],
+      ["-netdev", '{"type":"user","id":"compare1"}'],
+      ["-blockdev", "driver=null-co,node-name=red0"],
+    ];
+    const xml = plain(USER_NIC, "qemu", ` xmlns:qemu='${QEMU_NS}'`).replace(
+      "</domain>",
+      `<qemu:commandline>${args
+        .flat()
+        .map((a) => `<qemu:arg value='${a}'/>`)
+        .join("")}</qemu:commandline></domain>`,
+    );
+    expect(problems(xml)).toEqual([
+      "-chardev with id 'mirror0' in <qemu:commandline>: the primary's COLO plumbing defines " +
+        "a chardev 'mirror0' too, and QEMU refuses to start with two chardevs of one id; rename it",
+      "-object with id 'comp0' in <qemu:commandline>: the primary's COLO plumbing defines " +
+        "an object 'comp0' too, and QEMU refuses to start with two objects of one id; rename it",
+      "-chardev with id 'red1' in <qemu:commandline>: the secondary's COLO plumbing defines " +
+        "a chardev 'red1' too, and QEMU refuses to start with two chardevs of one id; rename it",
+      "-object with id 'f1' in <qemu:commandline>: the secondary's COLO plumbing defines " +
+        "an object 'f1' too, and QEMU refuses to start with two objects of one id; rename it",
+    ]);
+  });
+
+  it("refuses libvirt's IOThread 1, whose object id is colo-compare's IOThread's", () => {
+    const threads = (xml: string) => plain(USER_NIC).replace("<devices>", `${xml}<devices>`);
+    expect(problems(threads("<iothreads>2</iothreads>"))).toEqual([
+      "<iothreads>2</iothreads> gives the domain IOThread 1, which libvirt defines as object " +
+        "'iothread1', an id the primary's COLO plumbing defines (colo-compare's IOThread): QEMU " +
+        "refuses to start with two objects of one id",
+    ]);
+    const named = "<iothreads>1</iothreads><iothreadids><iothread id='1'/></iothreadids>";
+    expect(problems(threads(named))).toEqual([
+      expect.stringMatching(/^<iothread id='1'> gives the domain IOThread 1, /),
+    ]);
+    // libvirt numbers the others from the lowest free number: 1 when no id names it.
+    const filled = "<iothreads>2</iothreads><iothreadids><iothread id='2'/></iothreadids>";
+    expect(problems(threads(filled))).toEqual([
+      expect.stringMatching(/^<iothreads>2<\/iothreads> gives the domain IOThread 1, /),
+    ]);
+    const other = "<iothreads>1</iothreads><iothreadids><iothread id='2'/></iothreadids>";
+    expect(planPair(threads(other), LOCAL).primary.name).toBe("p");
+  });
+
+  it("refuses an -incoming of the domain's own (no COLO plumbing without it)", () => {
+    const xml = plain(USER_NIC, "qemu", ` xmlns:qemu='${QEMU_NS}'`).replace(
+      "</domain>",
+      "<qemu:commandline><qemu:arg value='-incoming'/><qemu:arg value='defer'/></qemu:commandline></domain>",
+    );
+    expect(problems(xml)).toEqual([
+      "-incoming 'defer' in <qemu:commandline>: the primary would wait for an incoming " +
+        "migration instead of starting its guest, and the secondary would have two, its own " +
+        "and the COLO plumbing's",
+    ]);
+  });
+
+  it("cannot clash through a user alias: libvirt's ids from one contain 'ua-', ours never", () => {
+    const plan = planPair(WEB1, LOCAL);
+    const added = [plan.primary.xml, plan.secondary.xml].flatMap((xml) => config(xml).qemuIds);
+    expect(added.map((d) => d.kind).sort()).toEqual([
+      ...Array(8).fill("chardev"),
+      ...Array(8).fill("object"),
+    ]);
+    for (const { id } of added) expect(id).not.toContain("ua-");
+    const aliased =
+      "<interface type='user'><alias name='ua-mirror0'/></interface>" +
+      "<serial type='pty'><alias name='ua-m0'/></serial>" +
+      "<rng model='virtio'><alias name='ua-comp0'/><backend model='random'>/dev/urandom</backend></rng>";
+    expect(planPair(plain(aliased), LOCAL).primary.name).toBe("p");
+  });
+
+  it("still accepts what COLO carries: graphics, serial, vsock, sound, rng, watchdog...", () => {
+    const devices =
+      USER_NIC +
+      "<controller type='usb' index='0' model='qemu-xhci'/><controller type='pci' index='0' model='pci-root'/>" +
+      "<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>" +
+      "<graphics type='vnc' port='-1' autoport='yes'/><graphics type='spice' autoport='yes'/>" +
+      "<serial type='pty'><target port='0'/></serial><console type='pty'><target type='serial'/></console>" +
+      "<video><model type='qxl'/></video><sound model='ich9'/><audio id='1' type='none'/>" +
+      "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>" +
+      "<watchdog model='i6300esb' action='reset'/><memballoon model='virtio'/>" +
+      "<vsock model='virtio'><cid auto='no' address='3'/></vsock>" +
+      "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>" +
+      "<input type='tablet' bus='usb'/><panic model='isa'/>";
+    expect(planPair(plain(devices, "kvm"), LOCAL).primary.name).toBe("p");
+  });
+
+  it("lists every reason at once: a domain of many problems (colo-blockers.xml)", () => {
+    const reasons = problems(fixture("colo-blockers"));
+    expect(reasons.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
+      "host devices cannot be in a COLO pair",
+      "shared host directories cannot be in a COLO pair",
+      "shared memory cannot be in a COLO pair",
+      "a host TPM cannot be in a COLO pair",
+      "host input devices cannot be in a COLO pair",
+      "host smartcards cannot be in a COLO pair",
+      "3D acceleration cannot be in a COLO pair",
+      "virtio-crypto cannot be in a COLO pair",
+      "a confidential guest cannot be in a COLO pair",
+      "Hyper-V passthrough cannot be in a COLO pair",
+      "an invariant TSC cannot be in a COLO pair without a TSC frequency",
+      "-chardev with id 'mirror0' in <qemu",
+      "<iothreads>2</iothreads> gives the domain IOThread 1, which libvirt defines as object 'iothread1', an id the primary's COLO plumbing defines (colo-compare's IOThread)",
+      "-object with id 'rew0' in <qemu",
+      "-incoming 'defer' in <qemu",
+    ]);
+    expect(reasons[0]).toMatch(
+      /\(found: .*0000:03:00\.1.*c2177883-f1bb-47f0-914d-32a22e3a8804\)\)$/,
+    );
+    let error: unknown;
+    try {
+      planPair(fixture("colo-blockers"), LOCAL);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as PairError).message.split("\n").slice(1)).toEqual(
+      reasons.map((p) => `  - ${p}`),
+    );
   });
 
   it("lists every problem at once", () => {

@@ -1,8 +1,14 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseDomainXml, QEMU_NS } from "../../../src/libvirt/xml/domain.js";
+import {
+  hasIothread,
+  parseDomainXml,
+  QEMU_NS,
+  qemuDefinitions,
+  readDomainConfig,
+} from "../../../src/libvirt/xml/domain.js";
 import { METADATA_NS } from "../../../src/libvirt/xml/metadata.js";
-import { MAX_XML_BYTES, XmlError } from "../../../src/libvirt/xml/tree.js";
+import { MAX_XML_BYTES, parseXml, XmlError } from "../../../src/libvirt/xml/tree.js";
 
 // virsh dumpxml output of libvirt 9.0 on Debian 12, the pair built from the lab's recipe.
 const fixture = (name: string) =>
@@ -204,6 +210,155 @@ describe("parseDomainXml", () => {
       "<metadata><constructor __proto__='1' toString='2'/><prototype></prototype></metadata>",
     );
     expect(parseDomainXml(xml).name).toBe("d");
+  });
+});
+
+describe("readDomainConfig: what COLO cannot carry", () => {
+  const config = (xml: string) => readDomainConfig(parseXml(xml));
+
+  it("reads host devices, shared directories and memory, TPMs, inputs, cards, video, crypto", () => {
+    const c = config(fixture("colo-blockers"));
+    expect(c.hostdevs).toEqual([
+      { mode: "subsystem", type: "pci", source: "0000:03:00.1" },
+      { mode: "subsystem", type: "usb", source: "vendor 0x046d product 0xc52b" },
+      { mode: "subsystem", type: "scsi", source: "scsi_host0 0:0:1" },
+      { mode: "subsystem", type: "mdev", source: "c2177883-f1bb-47f0-914d-32a22e3a8804" },
+    ]);
+    expect(c.filesystems).toEqual([
+      { type: "mount", driver: "virtiofs", source: "/srv/share", target: "share" },
+      { type: "mount", driver: undefined, source: "/srv/9p", target: "hostshare" },
+    ]);
+    expect(c.shmems).toEqual([{ name: "ivshmem0", role: undefined, model: "ivshmem-plain" }]);
+    expect(c.tpms).toEqual([{ model: "tpm-crb", backend: "passthrough", path: "/dev/tpm0" }]);
+    expect(c.inputs).toEqual([
+      { type: "passthrough", bus: "virtio", source: "/dev/input/event1" },
+      { type: "evdev", bus: undefined, source: "/dev/input/by-id/usb-kbd-event-kbd" },
+      { type: "mouse", bus: "ps2", source: undefined },
+      { type: "keyboard", bus: "ps2", source: undefined },
+    ]);
+    expect(c.smartcards).toEqual([
+      { mode: "host", type: undefined },
+      { mode: "passthrough", type: "spicevmc" },
+    ]);
+    expect(c.videos).toEqual([{ model: "virtio", accel3d: true }]);
+    expect(c.cryptos).toEqual([{ model: "virtio", type: "qemu", backend: "builtin" }]);
+  });
+
+  it("reads launch security, Hyper-V mode, CPU features, the TSC frequency and IOThreads", () => {
+    const c = config(fixture("colo-blockers"));
+    expect(c).toMatchObject({
+      launchSecurity: "sev",
+      hyperv: "passthrough",
+      cpuFeatures: [{ name: "invtsc", policy: "require" }],
+      tscFrequency: undefined,
+      iothreads: { count: 2, ids: [] },
+    });
+    const more = domain(
+      "<iothreads>3</iothreads><iothreadids><iothread id='2'/><iothread id='x'/></iothreadids>" +
+        "<features><hyperv><relaxed state='on'/></hyperv></features>" +
+        "<cpu mode='custom'><model>qemu64</model><feature name='invtsc'/></cpu>" +
+        "<clock offset='utc'><timer name='rtc'/><timer name='tsc' frequency='3504000000'/></clock>",
+    );
+    expect(config(more)).toMatchObject({
+      launchSecurity: undefined,
+      hyperv: "custom",
+      cpuFeatures: [{ name: "invtsc", policy: "require" }],
+      tscFrequency: "3504000000",
+      iothreads: { count: 3, ids: [2] },
+    });
+  });
+
+  it("has none of them in a plain domain", () => {
+    expect(config(PLAIN)).toMatchObject({
+      hostdevs: [],
+      filesystems: [],
+      shmems: [],
+      tpms: [],
+      smartcards: [],
+      cryptos: [],
+      launchSecurity: undefined,
+      hyperv: undefined,
+      cpuFeatures: [],
+      tscFrequency: undefined,
+      iothreads: { count: 0, ids: [] },
+      qemuIds: [],
+      qemuIncoming: [],
+    });
+  });
+
+  it("numbers IOThreads as libvirt does: the ids given, the rest from the lowest free number", () => {
+    expect([1, 2, 3].map((id) => hasIothread({ count: 2, ids: [] }, id))).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    expect([1, 2, 3, 4].map((id) => hasIothread({ count: 2, ids: [2] }, id))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect([1, 2, 5].map((id) => hasIothread({ count: 2, ids: [1, 5] }, id))).toEqual([
+      true,
+      false,
+      true,
+    ]);
+    expect(hasIothread({ count: 0, ids: [] }, 1)).toBe(false);
+    expect(hasIothread({ count: 4_000_000_000, ids: [] }, 1)).toBe(true);
+  });
+
+  it("reads the ids QEMU arguments define, in keyval and JSON, node names too, and -incoming", () => {
+    expect(
+      qemuDefinitions([
+        "-chardev",
+        "socket,id=a,,b,path=/x",
+        "--object",
+        '{"qom-type":"iothread","id":"io"}',
+        "-device",
+        "e1000,netdev=n,id=d1,id=d2",
+        "-netdev",
+        "user,id=n",
+        "-blockdev",
+        '{"driver":"qcow2","node-name":"top","file":{"driver":"file","node-name":"proto","filename":"/a"}}',
+        "-drive",
+        "if=none,id=drv,file.node-name=f",
+        "-object",
+        "{not json,id=k",
+        "-incoming",
+        "defer",
+        "-name",
+        "guest=x",
+        "-chardev",
+      ]),
+    ).toEqual({
+      ids: [
+        { kind: "chardev", option: "-chardev", id: "a,b" },
+        { kind: "object", option: "-object", id: "io" },
+        { kind: "device", option: "-device", id: "d1" },
+        { kind: "device", option: "-device", id: "d2" },
+        { kind: "netdev", option: "-netdev", id: "n" },
+        { kind: "block", option: "-blockdev", id: "top" },
+        { kind: "block", option: "-blockdev", id: "proto" },
+        { kind: "block", option: "-drive", id: "drv" },
+        { kind: "block", option: "-drive", id: "f" },
+        { kind: "object", option: "-object", id: "k" },
+      ],
+      incoming: ["defer"],
+    });
+    const c = readDomainConfig(parseXml(fixture("colo-blockers")));
+    expect(c.qemuIds).toEqual([
+      { kind: "chardev", option: "-chardev", id: "mirror0" },
+      { kind: "object", option: "-object", id: "rew0" },
+      { kind: "device", option: "-device", id: "m0" },
+    ]);
+    expect(c.qemuIncoming).toEqual(["defer"]);
+  });
+
+  it("reads deeply nested JSON without running out of stack", () => {
+    const deep = `{"driver":"raw","file":${'{"x":'.repeat(100_000)}{"node-name":"n"}${"}".repeat(100_000)}}`;
+    expect(qemuDefinitions(["-blockdev", deep]).ids).toEqual([
+      { kind: "block", option: "-blockdev", id: "n" },
+    ]);
   });
 });
 

@@ -19,7 +19,7 @@ const METADATA = [
   fixture("metadata-virsh-get"),
   formatMetadata({
     role: "secondary",
-    peer: { uri: "qemu+ssh://root@host1/system?keyfile=/k&no_tty=1", domain: `w "1" <&>` },
+    peer: { uri: "qemu+ssh://root@host1:2222/system", domain: `w "1" <&>` },
     protect: true,
     params: DEFAULT_PARAMS,
   }),

@@ -106,7 +106,9 @@ describe("parseMetadata", () => {
       { path: "hybrid/role", message: 'role="master" is not allowed: primary or secondary' },
       {
         path: "hybrid/peer/@uri",
-        message: expect.stringMatching(/^uri="http:\/\/host2\/" is not allowed: a libvirt URI/),
+        message: expect.stringMatching(
+          /^uri="http:\/\/host2\/" is not allowed \(not one of the allowed forms\): qemu:\/\/\/system, /,
+        ),
       },
       {
         path: "hybrid/peer/@domain",
@@ -172,7 +174,7 @@ describe("parseMetadata", () => {
       "hybrid/params/warmup/x",
     ]);
     expect(errors[3]?.message).toBe(
-      "unknown element <mode> in <hybrid>: expected role, peer, protect, params",
+      "unknown element <mode> in <hybrid>: expected role, peer, protect, ports, params",
     );
     expect(errors[4]?.message).toBe(
       `element in namespace 'urn:other' not allowed: only ${METADATA_NS}`,
@@ -201,8 +203,11 @@ describe("parseMetadata", () => {
     ["qemu:///system", true],
     ["qemu+ssh://root@host2/system", true],
     ["qemu+tls://host2.example.org:16514/system", true],
-    ["qemu+unix:///system?socket=/run/libvirt/libvirt-sock", true],
-    ["qemu+ssh://root@host1/system?keyfile=/root/.ssh/id&no_verify=1", true],
+    // What picks a binary, a socket, a key or turns verification off is hosts.conf's, not ours.
+    ["qemu+unix:///system?socket=/run/libvirt/libvirt-sock", false],
+    ["qemu+ssh://root@host1/system?keyfile=/root/.ssh/id&no_verify=1", false],
+    ["qemu+ssh://evilhost/system?command=/tmp/evil.sh", false],
+    ["qemu+ext:///system?command=/tmp/evil.sh", false],
     ["http://host2/", false],
     ["qemu:/system", false],
     ["xen:///system", false],
@@ -215,6 +220,30 @@ describe("parseMetadata", () => {
       hybrid(`<colo:role>primary</colo:role><colo:peer uri="${esc}" domain="d"/>`),
     );
     expect(r.ok).toBe(ok);
+  });
+
+  it("reads the pair's ports: decimal port numbers, not the privileged ones", () => {
+    const ports = (attrs: string) => parseMetadata(hybrid(`${BASICS}<colo:ports ${attrs}/>`));
+    expect(ports('migration="9004"')).toMatchObject({
+      ok: true,
+      value: { ports: { migration: 9004 } },
+    });
+    expect(parseMetadata(hybrid(BASICS))).toMatchObject({ ok: true, value: { role: "primary" } });
+    expect((parseMetadata(hybrid(BASICS)) as { value: object }).value).not.toHaveProperty("ports");
+    for (const bad of ["0x232c", "80", "70000", " 9004", "9004.0", "1e4", ""]) {
+      expect(errorsOf(hybrid(`${BASICS}<colo:ports migration="${bad}"/>`)), bad).toEqual([
+        {
+          path: "hybrid/ports/@migration",
+          message: `migration=${JSON.stringify(bad)} is not allowed: a port number, 1024..65535`,
+        },
+      ]);
+    }
+    expect(errorsOf(hybrid(`${BASICS}<colo:ports/>`))[0]?.message).toBe(
+      "missing: the replication port",
+    );
+    expect(errorsOf(hybrid(`${BASICS}<colo:ports migration="9004" nbd="1"/>`))[0]?.path).toBe(
+      "hybrid/ports/@nbd",
+    );
   });
 
   it("throws XmlError for text that is not XML, or has a DTD", () => {
@@ -266,11 +295,11 @@ describe("formatMetadata", () => {
   it("escapes values", () => {
     const m = {
       ...EXAMPLE,
-      peer: { uri: "qemu+ssh://h/system?keyfile=/k&no_tty=1", domain: `a "b" <c> & 'd'` },
+      peer: { uri: "qemu+ssh://h/system", domain: `a "b" <c> & 'd'` },
     };
     const xml = formatMetadata(m);
     expect(xml).toContain(
-      'uri="qemu+ssh://h/system?keyfile=/k&amp;no_tty=1" domain="a &quot;b&quot; &lt;c&gt; &amp; &apos;d&apos;"',
+      'uri="qemu+ssh://h/system" domain="a &quot;b&quot; &lt;c&gt; &amp; &apos;d&apos;"',
     );
     expect(parseMetadata(xml)).toEqual({ ok: true, value: m });
   });
@@ -293,19 +322,26 @@ describe("formatMetadata", () => {
         },
       )
       .filter((p) => p.coloPeriod > p.passiveLimit);
-    const hostArb = fc.oneof(fc.domain(), fc.ipV4(), fc.constant(""));
-    const uriArb = fc
-      .record({
-        transport: fc.constantFrom("", "+ssh", "+tls", "+tcp", "+unix", "+libssh2"),
-        user: fc.option(fc.constantFrom("root", "colo"), { nil: undefined }),
-        host: hostArb,
-        path: fc.constantFrom("/system", "/session"),
-        query: fc.constantFrom("", "?keyfile=/root/.ssh/id&no_verify=1", "?socket=/run/l.sock"),
-      })
-      .map(({ transport, user, host, path, query }) => {
-        const who = user !== undefined && host !== "" ? `${user}@` : "";
-        return `qemu${transport}://${who}${host}${path}${query}`;
-      });
+    const hostArb = fc.oneof(
+      fc.domain(),
+      fc.ipV4(),
+      fc.ipV6().map((a) => `[${a}]`),
+    );
+    const portArb = fc.option(fc.integer({ min: 1, max: 65_535 }), { nil: undefined });
+    const uriArb = fc.oneof(
+      fc.constant("qemu:///system"),
+      fc
+        .record({
+          transport: fc.constantFrom("ssh", "tls"),
+          user: fc.option(fc.constantFrom("root", "colo"), { nil: undefined }),
+          host: hostArb,
+          port: portArb,
+        })
+        .map(({ transport, user, host, port }) => {
+          const who = user !== undefined && transport === "ssh" ? `${user}@` : "";
+          return `qemu+${transport}://${who}${host}${port === undefined ? "" : `:${port}`}/system`;
+        }),
+    );
     // Any text, the characters XML escapes over-represented.
     const unit = fc.oneof(
       fc.constantFrom("&", "<", ">", '"', "'", " ", "\u00a0"),
@@ -314,12 +350,16 @@ describe("formatMetadata", () => {
     const domainArb = fc
       .string({ unit, minLength: 1, maxLength: 40 })
       .filter((d) => d.trim() !== "" && !/[\p{Cc}\uFFFE\uFFFF]/u.test(d));
-    const metadataArb: fc.Arbitrary<HybridMetadata> = fc.record({
-      role: fc.constantFrom(...ROLES),
-      peer: fc.record({ uri: uriArb, domain: domainArb }),
-      protect: fc.boolean(),
-      params: paramArb,
-    });
+    const metadataArb: fc.Arbitrary<HybridMetadata> = fc.record(
+      {
+        role: fc.constantFrom(...ROLES),
+        peer: fc.record({ uri: uriArb, domain: domainArb }),
+        protect: fc.boolean(),
+        ports: fc.record({ migration: fc.integer({ min: 1024, max: 65_535 }) }),
+        params: paramArb,
+      },
+      { requiredKeys: ["role", "peer", "protect", "params"] },
+    );
     fc.assert(
       fc.property(metadataArb, (m) => {
         expect(parseMetadata(formatMetadata(m))).toEqual({ ok: true, value: m });

@@ -39,7 +39,7 @@ function kept(el: XmlElement): unknown {
 
 const META: HybridMetadata = {
   role: "secondary",
-  peer: { uri: "qemu+ssh://root@host1/system?keyfile=/k&no_tty=1", domain: `w "1" <&>` },
+  peer: { uri: "qemu+ssh://root@host1:2222/system", domain: `w "1" <&>` },
   protect: true,
   params: { ...DEFAULT_PARAMS, coloPeriod: 5000, variant: "seed" },
 };
