@@ -33,6 +33,10 @@ secondary (a new domain) on the secondary's host. DOMAIN needs exactly one
 <interface type='user'> and no disks. Nothing is started: start the secondary first, paused,
 then the primary (it waits for the secondary to connect).
 
+Both URIs are kept in the metadata: qemu:///system, qemu+ssh://[user@]host[:port]/system or
+qemu+tls://host[:port]/system, with no parameters; keys, known hosts and certificates for a host
+go in /etc/colo-hybrid/hosts.conf.
+
   --secondary-uri URI      libvirt URI of the secondary's host, as this host reaches it
   --primary-uri URI        libvirt URI of this host, as the secondary's host reaches it
                            (default ${DEFAULT_PRIMARY_URI})
@@ -40,7 +44,7 @@ then the primary (it waits for the secondary to connect).
   --address ADDR           this host's address, where the secondary connects to the primary
                            (default ${DEFAULT_ADDRESS})
   --incoming-address ADDR  where the secondary listens for the replication stream (default
-                           ADDR on one host, 0.0.0.0 across hosts)
+                           127.0.0.1 on one host, 0.0.0.0 across hosts)
   --base-port P            the five TCP ports are P..P+4 (default ${DEFAULT_BASE_PORT})
   --ports A,B,C,D,M        or each: mirror, compare, compare-in, compare-out, migration
   --qemu-version X.Y       QEMU on the secondary's host (default ${major}.${minor}); from 9.2
