@@ -36,6 +36,17 @@ export function appendLog(uuid: string, domain: string, level: Level, message: s
   }
 }
 
+/** SIGTERM to `pid`; false when it has ended meanwhile (it was found a moment ago). */
+function terminate(pid: number): boolean {
+  try {
+    process.kill(pid, "SIGTERM");
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw e;
+  }
+}
+
 /** Stops the domain's agent: its supervisors, and any agent of the domain left without one. */
 export function stopAgent(domain: string, uuid: string): void {
   if (systemdBooted()) {
@@ -48,19 +59,22 @@ export function stopAgent(domain: string, uuid: string): void {
     if (r.status !== 0) throw new Error(`'systemctl ${args.join(" ")}' failed: ${r.stderr.trim()}`);
     return;
   }
-  for (const pid of markStopping(uuid)) {
-    process.kill(pid, "SIGTERM");
-    appendLog(uuid, domain, "info", `hook: stopping its supervisor (pid ${pid})`);
+  const supervisors = markStopping(uuid);
+  for (const pid of supervisors) {
+    if (terminate(pid))
+      appendLog(uuid, domain, "info", `hook: stopping its supervisor (pid ${pid})`);
   }
-  // A supervisor's agent goes with it; one whose supervisor was killed is found by what it runs.
+  // A supervisor's agent goes with it (the supervisor may be gone by now, having stopped it);
+  // one whose supervisor was killed is found by what it runs.
   for (const { pid, info } of findOurs(supervisedAgentArgs(uuid))) {
-    if (isSupervisor(info.ppid, uuid)) continue;
-    process.kill(pid, "SIGTERM");
-    appendLog(
-      uuid,
-      domain,
-      "warning",
-      `hook: stopping its agent (pid ${pid}), which had no supervisor`,
-    );
+    if (supervisors.includes(info.ppid) || isSupervisor(info.ppid, uuid)) continue;
+    if (terminate(pid)) {
+      appendLog(
+        uuid,
+        domain,
+        "warning",
+        `hook: stopping its agent (pid ${pid}), which had no supervisor`,
+      );
+    }
   }
 }

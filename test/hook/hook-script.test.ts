@@ -105,7 +105,11 @@ describe("the installed hook's shell front", () => {
       args: readFileSync(join(dir, f), "utf8").split("\0").slice(0, -1),
       stdin: readFileSync(join(dir, f.replace("args.", "stdin.")), "utf8"),
     }));
-    for (const f of readdirSync(dir)) if (f !== "node") rmSync(join(dir, f));
+    // Only what was read: a run still under way (its stdin written, its args not yet) stays.
+    for (const f of found) {
+      rmSync(join(dir, f));
+      rmSync(join(dir, f.replace("args.", "stdin.")));
+    }
     return read;
   };
 
