@@ -7,18 +7,6 @@ import type { Action, PolicyEvent, Transition } from "../colo/events.js";
 import { applyPatch, type ParamPatch, type Params, toExternal } from "../colo/params.js";
 import type { CheckpointRecord } from "../colo/stats.js";
 import { Affect, type DomainRef, type Libvirt, type QemuMonitorEvent } from "../libvirt/api.js";
-import { CheckpointReader } from "../libvirt/colo/checkpoints.js";
-import { primaryFailover, secondaryFailover } from "../libvirt/colo/failover.js";
-import {
-  NATIVE_HYBRID_PARAMS,
-  type PrimaryState,
-  readPrimary,
-  readSide,
-  type SideState,
-  setCheckpointDelay,
-} from "../libvirt/colo/pair-state.js";
-import { type PairSide, protect } from "../libvirt/colo/protect.js";
-import { qemuInfo } from "../libvirt/colo/qemu-info.js";
 import { connectLibvirt, type Via } from "../libvirt/connect.js";
 import { connectPeer, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
@@ -30,7 +18,19 @@ import {
   METADATA_NS,
 } from "../libvirt/xml/metadata.js";
 import { XmlError } from "../libvirt/xml/tree.js";
-import { coloReasonOf, coloStateOf } from "./colo-state.js";
+import { CheckpointReader } from "../pair/checkpoints.js";
+import { coloReasonOf, coloStateOf } from "../pair/colo-state.js";
+import { primaryFailover, secondaryFailover } from "../pair/failover.js";
+import {
+  NATIVE_HYBRID_PARAMS,
+  type PrimaryState,
+  readPrimary,
+  readSide,
+  type SideState,
+  setCheckpointDelay,
+} from "../pair/pair-state.js";
+import { type PairSide, protect } from "../pair/protect.js";
+import { qemuInfo } from "../pair/qemu-info.js";
 import { EXIT_CONFIG } from "./exit-status.js";
 import { type Level, type Logger, makeLogger } from "./log.js";
 import {

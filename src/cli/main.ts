@@ -2,10 +2,10 @@
 import { AgentError } from "../agent/agent.js";
 import { AGENT_HELP, runAgent } from "../agent/main.js";
 import { BusError } from "../dbus/bus.js";
-import { PairError } from "../libvirt/colo/plumbing.js";
-import { ProtectError } from "../libvirt/colo/protect.js";
 import { LibvirtError, QmpError } from "../libvirt/errors.js";
 import { PeerUriError } from "../libvirt/peer-uri.js";
+import { PairError } from "../pair/plumbing.js";
+import { ProtectError } from "../pair/protect.js";
 import { AGENT_HELPS, events, failover, get, list, set, status } from "./agents.js";
 import { CliError } from "./errors.js";
 import { PAIR_HELP, pair } from "./pair.js";

@@ -2,6 +2,11 @@
 // is defined beside it or on another host.
 import { parseArgs } from "node:util";
 import type { Libvirt } from "../libvirt/api.js";
+import { connectLibvirt } from "../libvirt/connect.js";
+import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { connectPeer, replicationHost } from "../libvirt/peer.js";
+import { peerUriProblem } from "../libvirt/peer-uri.js";
+import { XmlError } from "../libvirt/xml/tree.js";
 import {
   DEFAULT_ADDRESS,
   DEFAULT_BASE_PORT,
@@ -13,12 +18,7 @@ import {
   PORT_NAMES,
   planPair,
   type QemuVersion,
-} from "../libvirt/colo/plumbing.js";
-import { connectLibvirt } from "../libvirt/connect.js";
-import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
-import { connectPeer, replicationHost } from "../libvirt/peer.js";
-import { peerUriProblem } from "../libvirt/peer-uri.js";
-import { XmlError } from "../libvirt/xml/tree.js";
+} from "../pair/plumbing.js";
 import { CliError } from "./errors.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramPatch } from "./param-options.js";
 

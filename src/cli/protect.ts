@@ -2,10 +2,10 @@
 import { parseArgs } from "node:util";
 import { parseDecimal, parseInteger } from "../input/decimal.js";
 import type { Libvirt } from "../libvirt/api.js";
-import { protect } from "../libvirt/colo/protect.js";
 import { connectLibvirt } from "../libvirt/connect.js";
 import { connectPeer, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
+import { protect } from "../pair/protect.js";
 import { CliError } from "./errors.js";
 
 export const PROTECT_HELP = `usage: colo-hybrid protect PRIMARY [options]

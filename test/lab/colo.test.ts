@@ -3,8 +3,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { primaryFailover, secondaryFailover } from "../../src/libvirt/colo/failover.js";
-import { ProtectError, protect } from "../../src/libvirt/colo/protect.js";
+import { primaryFailover, secondaryFailover } from "../../src/pair/failover.js";
+import { ProtectError, protect } from "../../src/pair/protect.js";
 import { run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { freePort } from "../support/sockets.js";

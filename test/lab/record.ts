@@ -1,7 +1,7 @@
 // Records a pair's checkpoints as a trace (src/trace/format.ts): the primary's QEMU events read
 // by the product's CheckpointReader, plus marks (load phases) from the caller.
 import type { DomainRef, Libvirt, Subscription } from "../../src/libvirt/api.js";
-import { CheckpointReader } from "../../src/libvirt/colo/checkpoints.js";
+import { CheckpointReader } from "../../src/pair/checkpoints.js";
 import { formatEvent, type TraceEvent, traceHeader } from "../../src/trace/format.js";
 
 export class TraceRecorder {

@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { QemuInfo } from "../../src/libvirt/colo/qemu-info.js";
+import type { QemuInfo } from "../../src/pair/qemu-info.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { waitUntil } from "../support/wait.js";
 

@@ -1,8 +1,8 @@
 // The primary's QEMU monitor events, read as checkpoints for the policy core. In COLO each
 // checkpoint is STOP, MIGRATION_PASS {pass: n}, RESUME on the primary, stamped by QEMU; STOP
 // and RESUME outside COLO (a user's pause) are not checkpoints.
-import type { PolicyEvent } from "../../colo/events.js";
-import type { QemuMonitorEvent } from "../api.js";
+import type { PolicyEvent } from "../colo/events.js";
+import type { QemuMonitorEvent } from "../libvirt/api.js";
 
 export class CheckpointReader {
   private inColo = false;

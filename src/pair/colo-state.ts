@@ -1,6 +1,7 @@
 // The pair's COLO state as one side's QEMU reports it (see ColoState in status.ts).
-import type { SideState } from "../libvirt/colo/pair-state.js";
-import type { ColoState } from "./status.js";
+
+import type { ColoState } from "../agent/status.js";
+import type { SideState } from "./pair-state.js";
 
 // query-migrate statuses of a replication being set up.
 const SETTING_UP = new Set(["setup", "active", "pre-switchover", "device", "wait-unplug"]);

@@ -1,5 +1,5 @@
 // What QEMU runs a domain, and how: version and accelerator, asked of QEMU itself.
-import type { DomainRef, Libvirt } from "../api.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
 
 export interface QemuInfo {
   version: { major: number; minor: number; micro: number };

@@ -1,6 +1,6 @@
 // Where one side of a COLO pair stands, asked of its QEMU: the agent derives its state from
 // this on start and after a lost connection, never from what it last believed.
-import type { DomainRef, Libvirt } from "../api.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
 
 export interface SideState {
   /** query-migrate's status: "none", "active", "colo", "completed", "failed"… */

@@ -1,7 +1,7 @@
 // Failover of a COLO pair when one side is lost: the survivor leaves COLO, drops its COLO
 // plumbing and runs on alone. The primary must never be left paused.
-import type { DomainRef, Libvirt } from "../api.js";
-import { QmpError } from "../errors.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
+import { QmpError } from "../libvirt/errors.js";
 import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
 const runState = async (lv: Libvirt, dom: DomainRef) =>

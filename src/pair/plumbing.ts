@@ -10,18 +10,18 @@
 //     outdev -> compare_out0 -> compare_out :D (loopback) -> filter-redirector redire0 (rx)
 //                                                   filter-rewriter rew0; -incoming tcp:...:M
 import { isIP } from "node:net";
-import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../../colo/params.js";
-import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../peer-uri.js";
+import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../colo/params.js";
+import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
 import {
   type DomainConfig,
   hasIothread,
   type QemuId,
   qemuDefinitions,
   readDomainConfig,
-} from "../xml/domain.js";
-import { formatMetadata, type HybridMetadata } from "../xml/metadata.js";
-import { parseXml } from "../xml/tree.js";
-import { editDomain, writeXml } from "../xml/write.js";
+} from "../libvirt/xml/domain.js";
+import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js";
+import { parseXml } from "../libvirt/xml/tree.js";
+import { editDomain, writeXml } from "../libvirt/xml/write.js";
 import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
 /** The five TCP ports of a pair. */

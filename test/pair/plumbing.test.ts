@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PARAMS } from "../../../src/colo/params.js";
+import { DEFAULT_PARAMS } from "../../src/colo/params.js";
+import { parseDomainXml, QEMU_NS, readDomainConfig } from "../../src/libvirt/xml/domain.js";
+import { parseXml } from "../../src/libvirt/xml/tree.js";
 import {
   DEFAULT_BASE_PORT,
   type PairChoices,
@@ -9,12 +11,10 @@ import {
   type PairPorts,
   PORT_NAMES,
   planPair,
-} from "../../../src/libvirt/colo/plumbing.js";
-import { parseDomainXml, QEMU_NS, readDomainConfig } from "../../../src/libvirt/xml/domain.js";
-import { parseXml } from "../../../src/libvirt/xml/tree.js";
+} from "../../src/pair/plumbing.js";
 
 const fixture = (name: string) =>
-  readFileSync(new URL(`../../fixtures/xml/${name}.xml`, import.meta.url), "utf8");
+  readFileSync(new URL(`../fixtures/xml/${name}.xml`, import.meta.url), "utf8");
 const UUID = "023a047a-c210-4b13-8bbc-0c95aee1b185";
 
 /** The lab's primary (web1-primary.xml) as it was before the pair: no plumbing, no metadata. */

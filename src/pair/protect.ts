@@ -1,7 +1,7 @@
 // Starting COLO replication on a defined pair: the secondary waits for the incoming stream,
 // the primary migrates to it with x-colo, and both must report "colo". On any failure both
 // sides are put back as they were, as far as QEMU allows, and the error says why.
-import type { DomainRef, Libvirt } from "../api.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { atLeast, type QemuInfo, qemuInfo } from "./qemu-info.js";
 
 export interface PairSide {

@@ -2,11 +2,11 @@
 // 2000 ms): test/fixtures/qemu-events/, as `virsh qemu-monitor-event --loop` printed them.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { HybridCore } from "../../../src/colo/core.js";
-import type { PolicyEvent } from "../../../src/colo/events.js";
-import { DEFAULT_PARAMS } from "../../../src/colo/params.js";
-import { CheckpointReader } from "../../../src/libvirt/colo/checkpoints.js";
-import { parseQemuEventLine } from "../../../src/libvirt/virsh.js";
+import { HybridCore } from "../../src/colo/core.js";
+import type { PolicyEvent } from "../../src/colo/events.js";
+import { DEFAULT_PARAMS } from "../../src/colo/params.js";
+import { parseQemuEventLine } from "../../src/libvirt/virsh.js";
+import { CheckpointReader } from "../../src/pair/checkpoints.js";
 
 const recorded = (name: string) =>
   readFileSync(`test/fixtures/qemu-events/${name}`, "utf8")

@@ -1,7 +1,7 @@
 // The COLO state read from what QEMU answered, for the cases seen on the lab's QEMU 7.2.
 import { describe, expect, it } from "vitest";
-import { coloReasonOf, coloStateOf } from "../../src/agent/colo-state.js";
-import type { SideState } from "../../src/libvirt/colo/pair-state.js";
+import { coloReasonOf, coloStateOf } from "../../src/pair/colo-state.js";
+import type { SideState } from "../../src/pair/pair-state.js";
 
 const side = (s: Partial<SideState>): SideState => ({
   migration: "none",
