@@ -107,5 +107,6 @@ export function renderReport(
     `  final mean        ${ms1(r.finalMean)} ms`,
   );
   for (const e of r.rejectedParams) out.push(`  rejected params   ${e}`);
+  for (const e of r.rejectedEvents) out.push(`  rejected event    ${e}`);
   return `${out.join("\n")}\n`;
 }

@@ -8,7 +8,7 @@ import { CheckpointStats, type StatsOptions, type StatsSnapshot } from "./stats.
 /** What the agent publishes: the policy's view and the statistics, at `now`. */
 export interface CoreStatus {
   mode: Mode;
-  /** Passive checkpoints still to come, this one included; 0 in COLO. */
+  /** Counted checkpoints until COLO again (PolicyState.passiveLeft); 0 in COLO. */
   passiveLeft: number;
   /** The mean as the variant compares it, ms, and the samples in it since the last reset. */
   mean: number;
@@ -33,6 +33,8 @@ export class HybridCore {
   handle(event: PolicyEvent): readonly Action[] {
     const before = this.current;
     const { state, actions } = step(before, event);
+    // A refused event changed nothing, so it must not reach the statistics either.
+    if (actions[0]?.type === "event-rejected") return actions;
     this.current = state;
     if (event.type === "checkpoint-start") {
       this.stats.onCheckpoint(

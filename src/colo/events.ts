@@ -34,6 +34,16 @@ export interface Transition {
   mean: number;
 }
 
+/** Why an event was refused: see `rejection` in policy.ts. */
+export type RejectionReason = "non-finite-time" | "time-backwards";
+
+/** An event the core refused; it changed nothing and reached neither the mean nor the stats. */
+export interface EventRejected {
+  type: "event-rejected";
+  reason: RejectionReason;
+  message: string;
+}
+
 export type Action =
   /** Set the primary's x-checkpoint-delay. */
   | { type: "set-period"; ms: number }
@@ -42,4 +52,5 @@ export type Action =
   | { type: "release-secondary" }
   | { type: "transition"; transition: Transition }
   | { type: "params-changed"; params: Params }
-  | { type: "params-rejected"; errors: ParamError[] };
+  | { type: "params-rejected"; errors: ParamError[] }
+  | EventRejected;

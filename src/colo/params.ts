@@ -16,6 +16,7 @@ export interface Params {
   enabled: boolean;
   variant: Variant;
   autoFailover: boolean;
+  peerTimeout: number;
 }
 
 export type ParamKey = keyof Params;
@@ -102,7 +103,8 @@ export const PARAMETERS: readonly ParamSpec[] = [
     kind: "bool",
     unit: "",
     default: true,
-    summary: "Hybrid mode on; when off the pair stays in COLO and the mean is still kept.",
+    // Off while passive ends the spell, and every return to COLO starts a fresh mean.
+    summary: "Hybrid mode on; off stays in COLO, keeping the mean (off while passive resets it).",
   },
   {
     key: "variant",
@@ -121,6 +123,18 @@ export const PARAMETERS: readonly ParamSpec[] = [
     unit: "",
     default: true,
     summary: "Agent: when COLO ends, fail the primary over so it never stays paused.",
+  },
+  {
+    // The agent's too: the primary's output waits for the secondary's, so a hung secondary
+    // stalls the service; this bounds how long (src/pair/liveness.ts).
+    key: "peerTimeout",
+    name: "peer-timeout",
+    kind: "int",
+    unit: "ms",
+    min: 100,
+    max: 60_000,
+    default: 1500,
+    summary: "Agent: the secondary's QEMU silent this long (or a checkpoint 4x longer) is hung.",
   },
 ];
 

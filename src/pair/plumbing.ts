@@ -22,7 +22,7 @@ import {
 import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js";
 import { parseXml } from "../libvirt/xml/tree.js";
 import { editDomain, writeXml } from "../libvirt/xml/write.js";
-import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
+import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
 /** The five TCP ports of a pair. */
 export interface PairPorts {
@@ -247,10 +247,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       metadata: secondaryMeta,
       renameFiles: (path) => {
         // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
-        // gets its own, named after it where the path names the primary.
-        const own = path.includes(plain.name)
-          ? path.replaceAll(plain.name, secondaryName)
-          : `${path}.secondary`;
+        // gets its own.
+        const own = secondaryPath(path, plain.name, secondaryName);
         if (own !== path) warnings.push(`the secondary logs to ${own}, not ${path}`);
         return own;
       },
@@ -345,6 +343,30 @@ function element(tag: string, attrs: Record<string, string | undefined>): string
 /** One problem for each reason, listing every device it applies to. */
 function refuse(reason: string, found: readonly string[]): string[] {
   return found.length === 0 ? [] : [`${reason} (found: ${found.join(", ")})`];
+}
+
+/**
+ * The secondary's own file for one of the primary's: the domain's name in the file name, as a
+ * whole word, becomes the secondary's; else `.secondary` is appended. Directories stay: they
+ * exist already, and a domain named `lib` must not move its logs to /var/lib-secondary.
+ */
+function secondaryPath(path: string, name: string, secondaryName: string): string {
+  const dir = path.slice(0, path.lastIndexOf("/") + 1);
+  const file = path.slice(dir.length);
+  const at = wordAt(file, name);
+  if (at === undefined) return `${path}.secondary`;
+  return `${dir}${file.slice(0, at)}${secondaryName}${file.slice(at + name.length)}`;
+}
+
+const WORD_CHAR = /[A-Za-z0-9]/;
+
+/** Where `word` first occurs in `text` not run together with letters or digits (web1, not web10). */
+function wordAt(text: string, word: string): number | undefined {
+  const joined = (c: string | undefined) => c !== undefined && WORD_CHAR.test(c);
+  for (let i = text.indexOf(word); i >= 0; i = text.indexOf(word, i + 1)) {
+    if (!joined(text[i - 1]) && !joined(text[i + word.length])) return i;
+  }
+  return undefined;
 }
 
 /**
@@ -549,16 +571,6 @@ const chardev = (id: string, host: string, port: number, ...options: string[]) =
   ["socket", `id=${id}`, `host=${host}`, `port=${port}`, ...options].join(","),
 ];
 const object = (...fields: string[]) => ["-object", fields.join(",")];
-
-// The primary's chardevs: only plumbing knows them (failover removes objects, not these).
-const PRIMARY_CHARDEVS = {
-  mirror: "mirror0",
-  compare: "compare1",
-  compareIn: "compare0",
-  compareInClient: "compare0-0",
-  compareOut: "compare_out",
-  compareOutClient: "compare_out0",
-} as const;
 
 function primaryArgs(netdev: string, address: string, p: PairPorts): string[] {
   const c = PRIMARY_CHARDEVS;

@@ -41,6 +41,8 @@ export class ProtectError extends Error {
 
 type Status = { status: string; "error-desc"?: string };
 
+const IN_PROGRESS = new Set(["setup", "active", "pre-switchover", "device", "wait-unplug", "colo"]);
+
 const migrateStatus = async (s: PairSide) => (await s.lv.qmp(s.dom, "query-migrate")) as Status;
 const runState = async (s: PairSide) =>
   ((await s.lv.qmp(s.dom, "query-status")) as { status: string }).status;
@@ -68,7 +70,7 @@ export async function protect(
   if (pMigrate.status === "colo") {
     return { primary: pInfo, secondary: sInfo, already: true, elapsedMs: elapsed() };
   }
-  if (["setup", "active", "pre-switchover", "device"].includes(pMigrate.status)) {
+  if (IN_PROGRESS.has(pMigrate.status)) {
     throw new ProtectError(`'${primary.dom.name}' is already migrating (${pMigrate.status})`);
   }
   if (sState !== "inmigrate") {
@@ -89,8 +91,20 @@ export async function protect(
     "x-checkpoint-delay": number;
   };
 
+  // Whether our `migrate` was taken: only then is the migration in progress ours to cancel. A
+  // `migrate` refused because another one runs (the agent's, racing `colo-hybrid protect`)
+  // must leave the winner's replication alone.
+  let migrating = false;
+
   // Puts the primary back as it was; the secondary can only be stopped, not rewound.
   const undo = async (why: string): Promise<never> => {
+    if (!migrating) {
+      const now = await migrateStatus(primary).catch(() => ({ status: "unknown" }));
+      if (IN_PROGRESS.has(now.status))
+        throw new ProtectError(
+          `${why}. Another replication of '${primary.dom.name}' (${now.status}) started meanwhile and is left alone`,
+        );
+    }
     const steps: Promise<unknown>[] = [
       primary.lv.qmp(primary.dom, "migrate_cancel").catch(() => undefined),
       primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(false)).catch(() => undefined),
@@ -122,6 +136,7 @@ export async function protect(
       "x-checkpoint-delay": opts.period,
     });
     await primary.lv.qmp(primary.dom, "migrate", { uri: opts.migrationUri });
+    migrating = true;
   } catch (e) {
     return undo(`could not start replication from ${names}: ${(e as Error).message}`);
   }

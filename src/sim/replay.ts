@@ -44,6 +44,8 @@ export interface ReplaySummary {
   transitions: Transition[];
   finalMean: number;
   rejectedParams: string[];
+  /** Events the policy refused (times not finite, or going backwards). */
+  rejectedEvents: string[];
 }
 
 export class Replay {
@@ -56,6 +58,7 @@ export class Replay {
   private readonly marks: Mark[] = [];
   private readonly transitions: Transition[] = [];
   private readonly rejectedParams: string[] = [];
+  private readonly rejectedEvents: string[] = [];
 
   constructor(
     params: Params,
@@ -74,6 +77,11 @@ export class Replay {
     const wasMode = modeOf(this.core.state);
     const actions = this.core.handle(event);
     for (const a of actions) {
+      // A refused event changed nothing: it is no checkpoint either.
+      if (a.type === "event-rejected") {
+        this.rejectedEvents.push(`t=${event.t}: ${a.message}`);
+        return;
+      }
       if (a.type === "transition") this.transitions.push(a.transition);
       if (a.type === "params-rejected") {
         this.rejectedParams.push(...a.errors.map((e) => `t=${event.t}: ${e.message}`));
@@ -131,6 +139,7 @@ export class Replay {
       transitions: this.transitions,
       finalMean: meanOf(this.core.state),
       rejectedParams: this.rejectedParams,
+      rejectedEvents: this.rejectedEvents,
     };
   }
 }

@@ -1,11 +1,26 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Action, Trigger } from "../../src/colo/events.js";
-import { initialState, meanOf, modeOf, step } from "../../src/colo/policy.js";
+import { specByName } from "../../src/colo/params.js";
+import { initialState, meanOf, modeOf, type PolicyState, step } from "../../src/colo/policy.js";
 import { drive, eventsOf, params, type Run } from "../support/drive.js";
 import { rfcReplay } from "../support/rfc-reference.js";
 
 const types = (actions: readonly Action[]) => actions.map((a) => a.type);
+
+/** The states after `n` further checkpoints, `gap` ms apart, each with no pause. */
+function more(from: PolicyState, n: number, gap = 250): PolicyState[] {
+  const out: PolicyState[] = [];
+  let s = from;
+  let t = s.openStart ?? s.lastEnd ?? 0;
+  for (let i = 0; i < n; i++) {
+    s = step(s, { type: "checkpoint-end", t }).state;
+    t += gap;
+    s = step(s, { type: "checkpoint-start", t }).state;
+    out.push(s);
+  }
+  return out;
+}
 
 describe("policy: the RFC's rule", () => {
   it("decides nothing before warm-up, however short the checkpoints", () => {
@@ -100,7 +115,7 @@ describe("policy: seed and corrected variants (docs/policy.md, worked example)",
       ...Array(5).fill({ length: 420, trigger: "miscompare" }),
     ];
     const show = (variant: string) =>
-      drive(params({ variant, "passive-count": 3 }), eventsOf(runs)).states.map(
+      drive(params({ variant, "passive-count": 2 }), eventsOf(runs)).states.map(
         (s) => `${modeOf(s)} ${meanOf(s).toFixed(1)}`,
       );
     expect(show("seed").slice(7)).toEqual([
@@ -152,11 +167,89 @@ describe("policy: events out of the ordinary", () => {
     expect(s.mean.samples).toBe(0);
   });
 
-  it("does not measure a run that would be negative", () => {
-    let s = initialState(params());
-    s = step(s, { type: "checkpoint-end", t: 1000 }).state;
-    s = step(s, { type: "checkpoint-start", t: 900 }).state;
-    expect(s.mean.samples).toBe(0);
+  it("refuses a start before the previous end, changing nothing", () => {
+    const s = step(initialState(params()), { type: "checkpoint-end", t: 1000 }).state;
+    const r = step(s, { type: "checkpoint-start", t: 900 });
+    expect(r.state).toBe(s);
+    expect(r.actions).toEqual([
+      {
+        type: "event-rejected",
+        reason: "time-backwards",
+        message: "checkpoint-start at t=900 is before the latest checkpoint event, at t=1000",
+      },
+    ]);
+  });
+
+  it("refuses an end before its start", () => {
+    let s = step(initialState(params()), { type: "colo-start", t: 0 }).state;
+    s = step(s, { type: "checkpoint-start", t: 100 }).state;
+    const r = step(s, { type: "checkpoint-end", t: 99 });
+    expect(r.state).toBe(s);
+    expect(r.actions).toMatchObject([{ type: "event-rejected", reason: "time-backwards" }]);
+  });
+
+  it("refuses an infinite start instead of folding an infinite length into the mean", () => {
+    const { states } = drive(params(), eventsOf([100, 100]));
+    const s = states[1]!;
+    const r = step(step(s, { type: "checkpoint-end", t: 200 }).state, {
+      type: "checkpoint-start",
+      t: Number.POSITIVE_INFINITY,
+    });
+    expect(r.actions).toMatchObject([{ type: "event-rejected", reason: "non-finite-time" }]);
+    expect(r.state.mean).toEqual(s.mean);
+    expect(meanOf(r.state)).toBe(100);
+  });
+
+  it("refuses non-finite and out-of-range times on every event type", () => {
+    const s = initialState(params());
+    const bad = [Number.NaN, Number.NEGATIVE_INFINITY, 2 ** 53, -(2 ** 53)];
+    for (const t of bad) {
+      for (const e of [
+        { type: "colo-start", t },
+        { type: "checkpoint-start", t },
+        { type: "checkpoint-end", t },
+        { type: "set-params", t, patch: { enabled: false } },
+      ] as const) {
+        const r = step(s, e);
+        expect(r.state).toBe(s);
+        expect(r.actions).toMatchObject([{ type: "event-rejected", reason: "non-finite-time" }]);
+      }
+    }
+  });
+
+  it("accepts a colo-start earlier than the last checkpoint: a new session's clock", () => {
+    const { states } = drive(params(), eventsOf([100, 100]));
+    const r = step(states[1]!, { type: "colo-start", t: 5 });
+    expect(r.actions).toEqual([]);
+    expect(r.state.lastEnd).toBe(5);
+  });
+});
+
+describe("policy: requested checkpoints in a spell", () => {
+  const spell = (count: number, tail: Run[]) =>
+    drive(
+      params({ "passive-count": count }),
+      eventsOf([...Array(5).fill(100), { length: 0.5, trigger: "request" }, ...tail]),
+    ).states.map(modeOf);
+
+  it("does not count our own requested checkpoint: passive-count=1 is one passive period", () => {
+    expect(spell(1, [{ length: 250, trigger: "timer" }]).slice(4)).toEqual([
+      "passive",
+      "passive",
+      "colo",
+    ]);
+  });
+
+  it("does not count a requested checkpoint later in the spell either", () => {
+    const timer: Run = { length: 250, trigger: "timer" };
+    const modes = spell(2, [timer, { length: 0.5, trigger: "request" }, timer]);
+    expect(modes.slice(4)).toEqual(["passive", "passive", "passive", "passive", "colo"]);
+  });
+
+  it("counts a checkpoint of unknown trigger, as a plain trace of lengths has", () => {
+    expect(spell(1, [{ length: 250 }]).slice(4)).toEqual(["passive", "passive", "colo"]);
+    const plain = drive(params({ "passive-count": 1 }), eventsOf([100, 100, 100, 100, 100, 0.5]));
+    expect(modeOf(plain.states[5]!)).toBe("colo");
   });
 });
 
@@ -184,7 +277,7 @@ describe("policy: parameter changes", () => {
     ]);
   });
 
-  it("leaves passive at once when disabled", () => {
+  it("leaves passive at once when disabled, starting a fresh mean as every return to COLO does", () => {
     const r = step(passiveState(), { type: "set-params", t: 9, patch: { enabled: false } });
     expect(modeOf(r.state)).toBe("colo");
     expect(types(r.actions)).toEqual([
@@ -193,6 +286,37 @@ describe("policy: parameter changes", () => {
       "release-secondary",
       "transition",
     ]);
+    expect(r.state.mean.samples).toBe(0);
+  });
+
+  it("keeps the mean when disabled in COLO, and decides on it as soon as re-enabled", () => {
+    const { states } = drive(params({ "passive-limit": 50 }), eventsOf(Array(5).fill(100)));
+    const off = step(states[4]!, { type: "set-params", t: 9, patch: { enabled: false } }).state;
+    expect(off.mean).toBe(states[4]!.mean);
+    const on = step(off, {
+      type: "set-params",
+      t: 9,
+      patch: { enabled: true, "passive-limit": 200 },
+    }).state;
+    expect(more(on, 1, 100).map(modeOf)).toEqual(["passive"]);
+  });
+
+  it("says in the schema what enabled=false does to the mean", () => {
+    expect(specByName("enabled")?.summary).toMatch(
+      /keeping the mean \(off while passive resets it\)/,
+    );
+  });
+
+  it("caps a running spell at a lower passive-count, counted from the latest checkpoint", () => {
+    // Entered with 100 left; 10 checkpoints later 90 are.
+    const s = more(passiveState(), 10).at(-1)!;
+    expect(s.passiveLeft).toBe(90);
+    const higher = step(s, { type: "set-params", t: 3000, patch: { "passive-count": 200 } });
+    expect(higher.state.passiveLeft).toBe(90);
+    const lower = step(s, { type: "set-params", t: 3000, patch: { "passive-count": 2 } });
+    expect(lower.state.passiveLeft).toBe(2);
+    expect(types(lower.actions)).toEqual(["params-changed"]);
+    expect(more(lower.state, 2).map(modeOf)).toEqual(["passive", "colo"]);
   });
 
   it("applies a new passive-time while passive and a new colo-period while in COLO", () => {
@@ -263,20 +387,54 @@ describe("policy: properties", () => {
     );
   });
 
-  it("makes every passive spell exactly passive-count checkpoints and resets the mean after", () => {
+  it("ends every spell at the passive-count-th unrequested checkpoint and resets the mean", () => {
     fc.assert(
       fc.property(paramsArb, fc.array(runArb, { maxLength: 300 }), (patch, runs) => {
         const p = params({ ...patch, "colo-period": 1_000_000 });
         const { states } = drive(p, eventsOf(runs));
         const modes = states.map(modeOf);
+        // Checkpoints that count the spell down, among indices from..to.
+        const counted = (from: number, to: number) =>
+          runs.slice(from, to + 1).filter((r) => r.trigger !== "request").length;
         for (const [first, n] of spells(modes)) {
           // A spell still running when the trace ends may be shorter.
           if (first + n < modes.length) {
-            expect(n).toBe(p.passiveCount);
+            expect(counted(first + 1, first + n)).toBe(p.passiveCount);
+            expect(runs[first + n]!.trigger).not.toBe("request");
             expect(states[first + n]!.mean.samples).toBe(0);
-          } else expect(n).toBeLessThanOrEqual(p.passiveCount);
+          } else expect(counted(first + 1, first + n - 1)).toBeLessThan(p.passiveCount);
         }
       }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("caps a running spell at a lower passive-count: it ends at the min(left, count)-th counted checkpoint", () => {
+    const p = params({
+      "passive-count": 8,
+      warmup: 1,
+      "passive-limit": 900,
+      "colo-period": 1_000_000,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(runArb, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(runArb, { maxLength: 30 }),
+        (before, count, after) => {
+          const events = eventsOf([...before, ...after]);
+          const at = 2 * before.length + 1;
+          const t = events[at - 1]!.t;
+          events.splice(at, 0, { type: "set-params", t, patch: { "passive-count": count } });
+          const { states } = drive(p, events);
+          let due = Math.min(states[before.length - 1]!.passiveLeft, count);
+          for (const [i, run] of after.entries()) {
+            if (due === 0) break;
+            if (run.trigger !== "request") due--;
+            expect(modeOf(states[before.length + i]!)).toBe(due === 0 ? "colo" : "passive");
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -787,4 +787,21 @@ describe("planPair: files the two QEMUs would share", () => {
       "the secondary logs to /var/log/lab/p-2nd.log, not /var/log/lab/p.log",
     );
   });
+
+  it("renames only the domain's name in the file name, as a whole word, never a directory", () => {
+    const named = (name: string, paths: string[]) => {
+      const devices = paths.map((p) => `<serial type='file'><source path='${p}'/></serial>`);
+      const xml = plain(USER_NIC + devices.join("")).replace(
+        "<name>p</name>",
+        `<name>${name}</name>`,
+      );
+      return planPair(xml, LOCAL).secondary.xml;
+    };
+    const lib = named("lib", ["/var/lib/libvirt/qemu/lib.log", "/var/lib/lib/libvirt-console.log"]);
+    expect(lib).toContain("path='/var/lib/libvirt/qemu/lib-secondary.log'");
+    expect(lib).toContain("path='/var/lib/lib/libvirt-console.log.secondary'");
+    const web = named("web1", ["/srv/web1/web10.log", "/srv/log/web1-serial0.log"]);
+    expect(web).toContain("path='/srv/web1/web10.log.secondary'");
+    expect(web).toContain("path='/srv/log/web1-secondary-serial0.log'");
+  });
 });

@@ -1,0 +1,85 @@
+// The pair controller's vocabulary (controller.ts): what goes in, what comes out. Sans-IO like
+// h11: the controller never calls libvirt, reads a clock or sets a timer; the agent
+// (src/agent/agent.ts) executes the outputs and feeds back their results, QEMU's events and
+// timer expiries, each with the time it happened.
+import type { Transition } from "../colo/events.js";
+import type { ParamError, ParamPatch } from "../colo/params.js";
+import type { CheckpointRecord } from "../colo/stats.js";
+import type { HybridMetadata } from "../libvirt/xml/metadata.js";
+import type { PrimaryState, SideState } from "./pair-state.js";
+
+/** "own" is this agent's domain; "peer" the secondary a primary's agent follows. */
+export type Side = "own" | "peer";
+
+export type TimerName =
+  /** Check the secondary's QEMU answers (primary role, in COLO). */
+  | "heartbeat"
+  /** The heartbeat's query has not come back: the secondary is hung. */
+  | "peer-timeout"
+  /** A checkpoint (primary STOP … RESUME) has not ended. */
+  | "checkpoint"
+  /** Try the secondary's host again. */
+  | "peer-retry"
+  /** Read QEMU's state again after events kept disturbing the reads. */
+  | "derive-retry";
+
+/** A request of the agent's surfaces (D-Bus), answered by an `answer` output of the same id. */
+export type Request =
+  | { kind: "set-params"; patch: ParamPatch }
+  | { kind: "failover" }
+  | { kind: "reset-stats" }
+  | { kind: "close" };
+
+export type Answer =
+  | { ok: true }
+  | { ok: false; errors: ParamError[] }
+  | { ok: false; error: string };
+
+/** Work for the executor; its outcome comes back as `done` or `failed` with the same id. */
+export type Work =
+  | { kind: "qmp"; side: Side; command: string; args?: Record<string, unknown> }
+  /** pair-state.ts: readPrimary for the primary role, readSide for the secondary. */
+  | { kind: "read-state" }
+  /** protect.ts: start replication to the secondary (primary role). */
+  | { kind: "protect"; period: number }
+  /** failover.ts: this side leaves COLO and runs alone. */
+  | { kind: "failover" }
+  /** Store the metadata (live and persistent) before its parameters are applied. */
+  | { kind: "store-metadata"; meta: HybridMetadata }
+  /** Reach the secondary: done with its QEMU's version text. */
+  | { kind: "connect-peer" };
+
+export type Input = { now: number } & (
+  | { type: "start"; qemu: string }
+  /** A QEMU monitor event; `t` is QEMU's own timestamp. */
+  | { type: "qemu-event"; side: Side; event: string; t: number; details: unknown }
+  | { type: "domain-stopped"; why: string }
+  | { type: "libvirt-lost"; side: Side; error: string }
+  | { type: "libvirt-back"; side: Side }
+  | { type: "done"; id: number; result: unknown }
+  | { type: "failed"; id: number; error: string }
+  | { type: "timer"; name: TimerName }
+  | { type: "request"; id: number; request: Request }
+);
+
+/** An input as the executor hands it over: the controller's clock is stamped on at the door. */
+export type Occurrence = Input extends infer I
+  ? I extends unknown
+    ? Omit<I, "now">
+    : never
+  : never;
+
+export type Output =
+  | { type: "work"; id: number; work: Work }
+  | { type: "set-timer"; name: TimerName; ms: number }
+  | { type: "clear-timer"; name: TimerName }
+  | { type: "answer"; id: number; answer: Answer }
+  | { type: "log"; level: "info" | "warning" | "error"; text: string }
+  /** Something in the status may have changed. */
+  | { type: "changed" }
+  | { type: "checkpoint"; record: CheckpointRecord }
+  | { type: "transition"; transition: Transition }
+  /** After a `close` request: nothing more will be asked of QEMU; let go of everything. */
+  | { type: "closed" };
+
+export type StateRead = SideState | PrimaryState;

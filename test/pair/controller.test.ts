@@ -1,0 +1,250 @@
+// The pair controller, driven with plain data (drive.ts). Each "finding" test is one of the
+// races or gaps issue 12 found in the agent before it was a state machine.
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PARAMS } from "../../src/colo/params.js";
+import { livenessOf } from "../../src/pair/liveness.js";
+import { Drive, IN_COLO, metadata, SECONDARY_IN_COLO, UNPROTECTED } from "./drive.js";
+
+const isFailover = (w: { kind: string }) => w.kind === "failover";
+
+/** Checkpoints 100 ms apart until the policy goes passive. */
+function goPassive(d: Drive): void {
+  for (let i = 0; i < 50 && d.c.status(d.now).mode !== "passive"; i++) {
+    d.now += 100;
+    d.checkpoint();
+    d.settle();
+  }
+  expect(d.c.status(d.now).mode).toBe("passive");
+}
+
+describe("the pair controller", () => {
+  it("derives COLO on start and follows the secondary", () => {
+    const d = Drive.primaryInColo();
+    const s = d.c.status(d.now);
+    expect(s.colo).toBe("colo");
+    expect(s.lastError).toBe("");
+    expect(d.timers.has("heartbeat")).toBe(true);
+  });
+
+  it("finding 1: two parameter changes at once are checked one on top of the other", () => {
+    const d = Drive.primaryInColo();
+    const a = d.request({ kind: "set-params", patch: { "passive-limit": 500 } });
+    const b = d.request({ kind: "set-params", patch: { "colo-period": 450 } });
+    // One store at a time: the second waits for the first.
+    expect(d.pending((w) => w.kind === "store-metadata")).toHaveLength(1);
+    d.settle();
+    expect(d.answers.get(a)).toEqual({ ok: true });
+    // colo-period must exceed passive-limit: 450 was fine against 400, not against 500.
+    expect(d.answers.get(b)).toMatchObject({ ok: false, errors: [{ name: "colo-period" }] });
+    const { live, stored } = d.c.parameters();
+    expect(live).toEqual(stored);
+    expect([live.passiveLimit, live.coloPeriod]).toEqual([500, DEFAULT_PARAMS.coloPeriod]);
+    const c = d.request({ kind: "set-params", patch: { "colo-period": 4500 } });
+    d.settle();
+    expect(d.answers.get(c)).toEqual({ ok: true });
+    expect(d.c.parameters().live.coloPeriod).toBe(4500);
+  });
+
+  it("finding 1: a store that fails changes nothing and the next request still runs", () => {
+    const d = Drive.primaryInColo();
+    const a = d.request({ kind: "set-params", patch: { "passive-limit": 500 } });
+    const b = d.request({ kind: "set-params", patch: { "passive-limit": 600 } });
+    d.fail(
+      d.one((w) => w.kind === "store-metadata"),
+      "metadata: permission denied",
+    );
+    expect(d.answers.get(a)).toMatchObject({ ok: false });
+    d.settle();
+    expect(d.answers.get(b)).toEqual({ ok: true });
+    expect(d.c.parameters().live.passiveLimit).toBe(600);
+    expect(d.c.parameters().stored.passiveLimit).toBe(600);
+  });
+
+  it("finding 2: the COLO_EXIT an admin failover causes starts no second failover", () => {
+    const d = Drive.primaryInColo();
+    const r = d.request({ kind: "failover" });
+    const id = d.one(isFailover);
+    d.event("COLO_EXIT", { mode: "primary", reason: "request" });
+    expect(d.pending(isFailover)).toHaveLength(1);
+    d.done(id);
+    expect(d.answers.get(r)).toEqual({ ok: true });
+    expect(d.count((o) => o.type === "work" && o.work.kind === "failover")).toBe(1);
+    expect(d.c.status(d.now).colo).toBe("failed-over");
+  });
+
+  it("finding 2: a second failover request while one runs waits for the same one", () => {
+    const d = Drive.primaryInColo();
+    const r1 = d.request({ kind: "failover" });
+    const r2 = d.request({ kind: "failover" });
+    d.done(d.one(isFailover));
+    expect([d.answers.get(r1), d.answers.get(r2)]).toEqual([{ ok: true }, { ok: true }]);
+    expect(d.count((o) => o.type === "work" && o.work.kind === "failover")).toBe(1);
+  });
+
+  it("finding 3: a secondary's agent started during COLO sees COLO end", () => {
+    const d = new Drive(metadata("secondary"));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      SECONDARY_IN_COLO,
+    );
+    expect(d.c.status(d.now).colo).toBe("colo");
+    d.event("COLO_EXIT", { mode: "secondary", reason: "error" });
+    const s = d.c.status(d.now);
+    expect(s.colo).toBe("exited");
+    expect(s.history.at(-1)?.message).toMatch(/COLO ended/);
+  });
+
+  it("finding 4: a RESUME of the secondary during a stop in flight is stopped again", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.event("RESUME", undefined, "peer");
+    const stop = d.qmp("stop", "peer");
+    expect(stop).toHaveLength(1);
+    d.event("RESUME", undefined, "peer"); // a checkpoint resumed it while our stop ran
+    expect(d.qmp("stop", "peer")).toHaveLength(1);
+    d.done((stop[0] as [number, unknown])[0]);
+    expect(d.qmp("stop", "peer")).toHaveLength(1); // and once more, after the first
+  });
+
+  it("finding 7: reads disturbed by events are tried again until one is quiet, and said", () => {
+    const d = new Drive(metadata("primary"));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "7.2.22",
+    );
+    for (let i = 0; i < 12; i++) {
+      const read = d.pending((w) => w.kind === "read-state");
+      if (read.length === 0) d.advance(200);
+      const id = d.one((w) => w.kind === "read-state");
+      d.event("STOP");
+      d.done(id, IN_COLO);
+    }
+    expect(d.c.status(d.now).colo).toBe("connecting");
+    expect(d.count((o) => o.type === "log" && /kept coming/.test(o.text))).toBe(1);
+    d.advance(200);
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      IN_COLO,
+    );
+    expect(d.c.status(d.now).colo).toBe("colo");
+  });
+
+  it("finding 9: a period change that fails does not tag the next natural checkpoint", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    d.request({ kind: "set-params", patch: { "colo-period": 5000 } });
+    d.done(d.one((w) => w.kind === "store-metadata"));
+    d.fail(d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters"));
+    d.now += 300;
+    d.checkpoint();
+    const { checkpoints } = d.c.status(d.now).stats;
+    expect(checkpoints.total).toBeGreaterThan(0);
+    expect(checkpoints.byTrigger.request).toBe(0);
+  });
+
+  it("finding 10: where QEMU runs hybrid mode itself, the agent sets its parameters and decides nothing", () => {
+    const d = new Drive(metadata("primary", { warmup: 1 }));
+    d.feed({ type: "start", qemu: "orbit" });
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      { ...IN_COLO, nativeHybrid: true },
+    );
+    const set = d.qmp("migrate-set-parameters");
+    expect(set).toHaveLength(1);
+    expect((set[0] as [number, { args?: unknown }])[1].args).toHaveProperty("colo-passive-count");
+    d.settle();
+    for (let i = 0; i < 20; i++) {
+      d.now += 100;
+      d.checkpoint();
+    }
+    expect(d.qmp("migrate-set-parameters")).toHaveLength(0);
+    expect(d.count((o) => o.type === "transition")).toBe(0);
+  });
+
+  it("finding 13: a secondary that stops answering is yanked and the primary failed over", () => {
+    const d = Drive.primaryInColo();
+    const { heartbeatMs, peerTimeoutMs } = livenessOf(DEFAULT_PARAMS);
+    d.advance(heartbeatMs); // the heartbeat goes out and is never answered
+    expect(d.qmp("query-status", "peer")).toHaveLength(1);
+    d.advance(peerTimeoutMs);
+    const yank = d.one((w) => w.kind === "qmp" && w.command === "yank");
+    let s = d.c.status(d.now);
+    expect(s.lastError).toMatch(/web1-secondary' is hung/);
+    expect(s.coloReason).toMatch(/hung/);
+    d.event("COLO_EXIT", { mode: "primary", reason: "error" });
+    d.done(yank);
+    d.done(d.one(isFailover));
+    s = d.c.status(d.now);
+    expect(s.colo).toBe("failed-over");
+    expect(s.history.map((h) => h.kind)).toContain("failover");
+    expect(d.count((o) => o.type === "work" && o.work.kind === "failover")).toBe(1);
+  });
+
+  it("finding 13: a checkpoint that does not end is a hang too", () => {
+    const d = Drive.primaryInColo();
+    d.event("STOP");
+    d.advance(livenessOf(DEFAULT_PARAMS).checkpointMs + 1);
+    expect(d.qmp("yank")).toHaveLength(1);
+  });
+
+  it("finding 13: slow answers within the bound are no hang", () => {
+    const d = Drive.primaryInColo();
+    const { heartbeatMs, peerTimeoutMs } = livenessOf(DEFAULT_PARAMS);
+    for (let i = 0; i < 10; i++) {
+      d.advance(heartbeatMs);
+      d.advance(peerTimeoutMs - 1);
+      d.done(
+        d.one((w) => w.kind === "qmp" && w.command === "query-status"),
+        { status: "running" },
+      );
+    }
+    expect(d.qmp("yank")).toHaveLength(0);
+    expect(d.c.status(d.now).lastError).toBe("");
+  });
+
+  it("finding 14: an error clears when its cause has", () => {
+    const d = Drive.primaryInColo();
+    d.feed({ type: "libvirt-lost", side: "own", error: "EPIPE" });
+    expect(d.c.status(d.now).lastError).toMatch(/EPIPE/);
+    d.feed({ type: "libvirt-back", side: "own" });
+    expect(d.c.status(d.now).lastError).toBe("");
+  });
+
+  it("closing while passive gives QEMU the COLO period back, after a stop in flight", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.event("RESUME", undefined, "peer");
+    const stop = d.one((w) => w.kind === "qmp" && w.command === "stop");
+    d.request({ kind: "close" });
+    expect(d.qmp("migrate-set-parameters")).toHaveLength(0);
+    d.done(stop);
+    const set = d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters");
+    expect(d.work.get(set)).toMatchObject({
+      args: { "x-checkpoint-delay": DEFAULT_PARAMS.coloPeriod },
+    });
+    expect(d.count((o) => o.type === "closed")).toBe(0);
+    d.done(set);
+    expect(d.count((o) => o.type === "closed")).toBe(1);
+  });
+
+  it("starts replication when the metadata asks and the pair is unprotected", () => {
+    const d = new Drive(metadata("primary", {}, true));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    expect(d.pending((w) => w.kind === "protect")).toHaveLength(0); // the secondary first
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "7.2.22",
+    );
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    d.one((w) => w.kind === "protect");
+    expect(d.c.status(d.now).colo).toBe("starting");
+  });
+});
