@@ -52,12 +52,13 @@ const PROPERTIES: Record<string, (v: unknown) => Partial<AgentInfo>> = {
   History: (v) => ({ history: history(v) }),
 };
 
+/** What the page knows of an agent before its properties: nothing ("" is "not read yet"). */
 export const EMPTY_INFO: AgentInfo = {
   domain: "",
   role: "",
   peerUri: "",
   peerDomain: "",
-  colo: "connecting",
+  colo: "",
   coloReason: "",
   mode: "colo",
   passiveLeft: 0,

@@ -26,7 +26,10 @@ function coloLook(colo: string): { text: string; color: Color } {
   }
 }
 
-/** Whether the pair is protected (its COLO state), or why that is not known. */
+/**
+ * Whether the pair is protected (its COLO state), or why that is not known. Before the page has
+ * read the agent's ColoState it says so, distinct from an agent that reports "connecting".
+ */
 export function StateLabel({ agent }: { agent: AgentModel }) {
   if (!agent.running)
     return (
@@ -40,7 +43,13 @@ export function StateLabel({ agent }: { agent: AgentModel }) {
         {_("Cannot read agent")}
       </Label>
     );
-  const look = coloLook(agent.info?.colo ?? "connecting");
+  if (!agent.info?.colo)
+    return (
+      <Label color="grey" variant="outline" className="colo-reading">
+        {_("Reading agent…")}
+      </Label>
+    );
+  const look = coloLook(agent.info.colo);
   return <Label color={look.color}>{look.text}</Label>;
 }
 

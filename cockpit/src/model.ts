@@ -21,7 +21,10 @@ export interface AgentInfo {
   role: string;
   peerUri: string;
   peerDomain: string;
-  /** connecting, unprotected, starting, colo, exited, failed-over or stopped (docs/dbus.md). */
+  /**
+   * connecting, unprotected, starting, colo, exited, failed-over or stopped (docs/dbus.md), as
+   * the agent reports it; "" while the page has not read it.
+   */
   colo: string;
   coloReason: string;
   mode: Mode;

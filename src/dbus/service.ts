@@ -16,6 +16,7 @@ import type { Transition } from "../colo/events.js";
 import type { CheckpointRecord } from "../colo/stats.js";
 import { ACCESS_DENIED, type BusError, FAILED, INVALID_ARGS, SystemBus } from "./bus.js";
 import { busNameForUuid, INTERFACE, OBJECT_PATH } from "./names.js";
+import { Batcher, PROPERTIES_INTERVAL_MS, Throttle, TICK_INTERVAL_MS } from "./throttle.js";
 import {
   CHECKPOINT,
   checkpointTuple,
@@ -25,9 +26,6 @@ import {
   plain,
   propertyValues,
 } from "./values.js";
-
-const PROPERTIES_INTERVAL_MS = 250;
-const TICK_INTERVAL_MS = 1000;
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -221,32 +219,6 @@ function rootOnly(bus: SystemBus, iface: AgentInterface): (msg: Message) => bool
   };
 }
 
-/** Runs `fn` soon after trigger(), and never twice within `intervalMs`. */
-class Throttle {
-  private timer: NodeJS.Timeout | undefined;
-  private last = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly fn: () => void,
-  ) {}
-
-  trigger(): void {
-    if (this.timer !== undefined) return;
-    const wait = Math.max(0, this.last + this.intervalMs - performance.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.last = performance.now();
-      this.fn();
-    }, wait);
-  }
-
-  cancel(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
 export interface PublishedAgent {
   readonly busName: string;
   /** Settles, with why, if the connection to the bus breaks: the agent is then unreachable. */
@@ -315,18 +287,11 @@ export async function publishAgent(control: AgentControl, uuid: string): Promise
       dbusInterface.Interface.emitPropertiesChanged(iface, changed);
   });
 
-  let ended: CheckpointRecord[] = [];
-  const tick = new Throttle(TICK_INTERVAL_MS, () => {
-    iface.Tick(ended);
-    ended = [];
-  });
+  const tick = new Batcher<CheckpointRecord>(TICK_INTERVAL_MS, (ended) => iface.Tick(ended));
 
   const onChanged = () => properties.trigger();
   const onTransition = (t: Transition) => iface.ModeChanged(t);
-  const onCheckpoint = (c: CheckpointRecord) => {
-    ended.push(c);
-    tick.trigger();
-  };
+  const onCheckpoint = (c: CheckpointRecord) => tick.add(c);
   control.on("changed", onChanged);
   control.on("transition", onTransition);
   control.on("checkpoint", onCheckpoint);

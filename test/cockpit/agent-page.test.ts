@@ -3,7 +3,10 @@
 // the policy core fed a synthetic load, no QEMU (the lab test does the same with a live pair).
 // Screenshots of each state go to build/screenshots/.
 import { randomUUID } from "node:crypto";
+import { NameFlag, RequestNameReply } from "@jellybrick/dbus-next";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SystemBus } from "../../src/dbus/bus.js";
+import { busNameForUuid } from "../../src/dbus/names.js";
 import { publishAgent } from "../../src/dbus/service.js";
 import { installPolicy } from "../dbus/host.js";
 import { agentParameters } from "./bus.js";
@@ -12,8 +15,12 @@ import { TestAgent } from "./test-agent.js";
 
 const UUID = randomUUID();
 const DOMAIN = "web1";
+/** Every read of the page is waited for: it draws itself as the bus and the browser answer. */
+const POLL = { timeout: 30_000 };
+/** Past the browser's own waits (30 s), so that a wait that fails says what it waited for. */
+const TEST_MS = 90_000;
 
-describe("the Cockpit page with an agent on the system bus", () => {
+describe("the Cockpit page with an agent on the system bus", { timeout: TEST_MS }, () => {
   let session: PageSession;
   let agent: TestAgent;
   let published: Awaited<ReturnType<typeof publishAgent>> | undefined;
@@ -39,7 +46,9 @@ describe("the Cockpit page with an agent on the system bus", () => {
     await removePolicy?.();
   });
 
-  const row = () => session.page.locator("#agents tr", { hasText: DOMAIN });
+  // This test's agent, by its UUID: other agents may be on the bus too (other suites', the host's).
+  const row = () => session.page.locator(`#agents tr[data-uuid="${UUID}"]`);
+  const open = () => row().getByRole("button", { name: DOMAIN, exact: true }).click();
   const mode = () => session.page.locator("#domain-mode");
 
   it("lists the domain in the overview, in COLO mode", async () => {
@@ -52,7 +61,7 @@ describe("the Cockpit page with an agent on the system bus", () => {
   });
 
   it("shows the domain in COLO: chart, statistics, pair, history", async () => {
-    await session.page.getByRole("button", { name: DOMAIN }).click();
+    await open();
     await mode()
       .filter({ hasText: /^COLO mode$/ })
       .waitFor();
@@ -65,9 +74,9 @@ describe("the Cockpit page with an agent on the system bus", () => {
 
   it("follows a phase change of the load into passive mode", async () => {
     agent.play([{ kind: "divergent", seconds: 20 }]);
-    await session.page.getByText(/^Passive mode, \d+ left$/).waitFor({ timeout: 10_000 });
+    await session.page.getByText(/^Passive mode, \d+ left$/).waitFor();
     // The Tick signal brought the passive spell to the chart.
-    await session.page.locator(".colo-chart-spell").first().waitFor({ timeout: 10_000 });
+    await session.page.locator(".colo-chart-spell").first().waitFor();
     await session.page
       .locator("#history")
       .getByText("colo → passive", { exact: false })
@@ -94,13 +103,15 @@ describe("the Cockpit page with an agent on the system bus", () => {
         return main ? main.scrollWidth - main.clientWidth : 0;
       });
     await page.setViewportSize({ width: 420, height: 800 });
-    expect(await overflow()).toBeLessThanOrEqual(0);
+    await expect.poll(overflow, POLL).toBeLessThanOrEqual(0);
     await session.screenshot("domain-passive-narrow");
     await page.getByRole("button", { name: "Protected domains" }).click();
-    expect(await overflow()).toBeLessThanOrEqual(0);
+    await row().waitFor();
+    await expect.poll(overflow, POLL).toBeLessThanOrEqual(0);
     await session.screenshot("overview-narrow");
     await page.setViewportSize({ width: 1280, height: 800 });
-    await page.getByRole("button", { name: DOMAIN }).click();
+    await open();
+    await mode().waitFor();
   });
 
   it("sends a parameter change to the agent", async () => {
@@ -113,7 +124,7 @@ describe("the Cockpit page with an agent on the system bus", () => {
     const params = await agentParameters(published?.busName ?? "");
     expect(params).toMatchObject({ "passive-limit": 300, "passive-count": 50 });
     // The form shows what the agent now publishes.
-    await expect(page.locator("#param-passive-limit").inputValue()).resolves.toBe("300");
+    await expect.poll(() => page.locator("#param-passive-limit").inputValue(), POLL).toBe("300");
   });
 
   it("shows the agent's refusal of an invalid value, and nothing changes", async () => {
@@ -150,10 +161,39 @@ describe("the Cockpit page with an agent on the system bus", () => {
   it("says when the agent is gone", async () => {
     await published?.close();
     published = undefined;
-    await session.page.locator("#agent-down").waitFor({ timeout: 10_000 });
+    await session.page.locator("#agent-down").waitFor();
     // The overview keeps the row of an agent it saw go (a fresh page would not know of it).
     await session.page.getByRole("button", { name: "Protected domains" }).click();
     await row().filter({ hasText: "Agent not running" }).waitFor();
     await session.screenshot("overview-agent-down");
+  });
+
+  it("tells an agent it has not read yet from one that says it is connecting", async () => {
+    const rowOf = (uuid: string) => session.page.locator(`#agents tr[data-uuid="${uuid}"]`);
+    // An agent's name with nothing behind it yet, so nothing to read: a real agent exports its
+    // object before it takes its name, and the page reads it at once.
+    const unread = randomUUID();
+    const bus = await SystemBus.connect();
+    // An agent that has not read QEMU's state yet says "connecting" itself.
+    const connecting = randomUUID();
+    const second = new TestAgent({ domain: "web2", uuid: connecting });
+    second.endColo("connecting", "");
+    const secondPublished = await publishAgent(second, connecting);
+    try {
+      const [owned] = await bus.callBus("RequestName", "su", [
+        busNameForUuid(unread),
+        NameFlag.DO_NOT_QUEUE,
+      ]);
+      expect(owned).toBe(RequestNameReply.PRIMARY_OWNER);
+      await session.open();
+      await rowOf(unread).filter({ hasText: "Reading agent…" }).waitFor();
+      await rowOf(connecting)
+        .filter({ hasText: /web2[\s\S]*Connecting/ })
+        .waitFor();
+      await session.screenshot("overview-reading-connecting");
+    } finally {
+      bus.close();
+      await secondPublished.close();
+    }
   });
 });

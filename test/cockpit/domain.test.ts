@@ -149,6 +149,12 @@ describe("domain view", () => {
     expect(screen.queryByRole("button", { name: "Fail over" })).toBeNull();
   });
 
+  it("says it is reading the agent until its properties come, and no state before", () => {
+    renderPage([agent({ info: undefined })], { path: [UUID] });
+    screen.getByText("Reading the agent");
+    expect(screen.queryByText("Connecting")).toBeNull();
+  });
+
   it("says so when no agent has this UUID", () => {
     renderPage([], { path: ["22222222-2222-2222-2222-222222222222"] });
     screen.getByText("No agent for this domain");

@@ -61,7 +61,12 @@ function processGroup(pgid: number): number[] {
 }
 
 /** cockpit-ws serving the packages under `dataHome` (and the host's own) to 127.0.0.1 only. */
-export async function startCockpitWs(dataHome: string, timeoutMs = 20_000): Promise<CockpitWs> {
+export async function startCockpitWs(
+  dataHome: string,
+  timeoutMs = 20_000,
+  /** Added to cockpit-ws's environment (e.g. DBUS_SYSTEM_BUS_ADDRESS for a bus of a test's own). */
+  env: Record<string, string> = {},
+): Promise<CockpitWs> {
   await ensureSystemBus();
   const port = await freePort();
   const child = spawn(
@@ -69,7 +74,7 @@ export async function startCockpitWs(dataHome: string, timeoutMs = 20_000): Prom
     ["--no-tls", "-a", "127.0.0.1", "--port", String(port), "--local-session=cockpit-bridge"],
     // A process group of its own, so that what the session starts can be found and ended.
     {
-      env: { ...DAEMON_ENV, XDG_DATA_HOME: dataHome },
+      env: { ...DAEMON_ENV, ...env, XDG_DATA_HOME: dataHome },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     },
@@ -161,8 +166,11 @@ export interface PageSession {
 }
 
 /** The page installed, cockpit-ws started, a browser on it: what every browser test needs. */
-export async function startPageSession(options: BrowserOptions = {}): Promise<PageSession> {
-  const ws = await startCockpitWs(await installPage());
+export async function startPageSession(
+  options: BrowserOptions = {},
+  env: Record<string, string> = {},
+): Promise<PageSession> {
+  const ws = await startCockpitWs(await installPage(), undefined, env);
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   try {
     browser = await launchBrowser(options);

@@ -1,9 +1,9 @@
 // @vitest-environment jsdom
 // The overview: one row per agent with what an administrator checks at a glance, and the
 // empty, searching and failed states.
-import { fireEvent, screen, within } from "@testing-library/react";
+import { act, fireEvent, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { agent, info, UUID } from "./fixtures.js";
+import { agent, BUS_NAME, info, UUID } from "./fixtures.js";
 import { renderPage } from "./render.js";
 
 function row(domain: string): HTMLElement {
@@ -72,6 +72,24 @@ describe("overview", () => {
     // What a stopped agent last said about its mode is not shown as current.
     expect(down.queryByText("COLO mode")).toBeNull();
     within(row("db1")).getByText("Failed over");
+  });
+
+  it("says it is reading an agent until its ColoState comes, apart from an agent connecting", () => {
+    const { store } = renderPage([
+      agent({ info: undefined }),
+      agent({ busName: "b2", uuid: "u2", info: info({ domain: "db1", colo: "connecting" }) }),
+    ]);
+    within(row(UUID)).getByText("Reading agent…");
+    within(row("db1")).getByText("Connecting");
+    expect(screen.getAllByText(/^(Reading agent…|Connecting)$/)).toHaveLength(2);
+    // Properties without ColoState (none has been read): still reading.
+    act(() => store.agentProperties(BUS_NAME, { domain: "web1", role: "primary" }));
+    within(row("web1")).getByText("Reading agent…");
+    act(() => store.agentProperties(BUS_NAME, { colo: "connecting" }));
+    within(row("web1")).getByText("Connecting");
+    act(() => store.agentProperties(BUS_NAME, { colo: "colo" }));
+    within(row("web1")).getByText("Protected");
+    expect(screen.queryByText("Reading agent…")).toBeNull();
   });
 
   it("opens a domain from its name", () => {

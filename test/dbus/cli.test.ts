@@ -118,7 +118,7 @@ describe("the agent commands", () => {
       expect(r.stdout).toBe("");
       expect(r.stderr).toMatch(
         new RegExp(
-          `^error: unknown parameter '${key}'; known: passive-count, [^\\n]*auto-failover\\n$`,
+          `^error: unknown parameter '${key}'; known: passive-count, [^\\n]*auto-failover, peer-timeout\\n$`,
         ),
       );
       expect(r.status).toBe(1);

@@ -34,12 +34,6 @@ const reloadBus = () =>
     "org.freedesktop.DBus.ReloadConfig",
   ]);
 
-/** User plus system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 const qemuPid = (domain: string) =>
   Number(readFileSync(`/run/libvirt/qemu/${domain}.pid`, "utf8").trim());
 
@@ -122,8 +116,9 @@ describe("the agent on a live COLO pair", () => {
     expect(cli(["list"]).stdout).toContain(primaryName);
   }, 180_000);
 
-  it("divergent load drives the pair passive: the held secondary idles, answers stay right", async () => {
-    const secondaryPid = qemuPid(pair.secondary.dom.name);
+  // What holding the secondary saves (its CPU, COLO against hybrid under the same load) is a
+  // figure of bench/hybrid-vs-colo.ts, not a window here.
+  it("divergent load drives the pair passive: the secondary is held, answers stay right", async () => {
     // Parameters by the CLI: hybrid mode off gives pure COLO under the same load, for reference.
     const off = cli(["set", primaryName, "enabled=false"]);
     expect(off.status, off.stderr).toBe(0);
@@ -134,30 +129,29 @@ describe("the agent on a live COLO pair", () => {
       timeoutMs: 120_000,
     });
     await waitFor("COLO checkpoints under load", (p) => (p.Statistics["per-minute"] ?? 0) > 60);
-    const colo0 = { cpu: cpuSeconds(secondaryPid), t: performance.now() };
     const n0 = (await props()).Statistics["checkpoints-colo"] ?? 0;
     await waitFor(
       "10 more COLO checkpoints",
       (p) => (p.Statistics["checkpoints-colo"] ?? 0) >= n0 + 10,
     );
-    const coloRate = (cpuSeconds(secondaryPid) - colo0.cpu) / (performance.now() - colo0.t);
     expect((await props()).Mode).toBe("colo");
 
     // ... and on over D-Bus: the next decision goes passive.
     await client.setParameters(primaryBus, { enabled: true });
     await waitFor("passive mode", (p) => p.Mode === "passive", 30_000);
-    const passive0 = { cpu: cpuSeconds(secondaryPid), t: performance.now() };
-    await waitFor("most of the passive spell", (p) => p.Mode === "passive" && p.PassiveLeft <= 4);
-    const passiveRate =
-      (cpuSeconds(secondaryPid) - passive0.cpu) / (performance.now() - passive0.t);
-    expect((await qmp("primary", "query-migrate-parameters"))["x-checkpoint-delay"]).toBe(250);
+    // Held: the passive period, and the agent stops the secondary after each checkpoint it loads.
+    await waitUntil(
+      "the passive period, and the secondary paused",
+      async () =>
+        (await qmp("primary", "query-migrate-parameters"))["x-checkpoint-delay"] === 250 &&
+        (await qmp("secondary", "query-status")).status === "paused",
+      30_000,
+    );
 
     const result = await load;
     const phase = result.phases[0];
     expect(phase?.wrong).toBe(0);
     expect(phase?.correct).toBe(phase?.requests);
-    // The secondary only loads checkpoints while held: a small share of what it burns in COLO.
-    expect(passiveRate).toBeLessThan(coloRate * 0.25);
   }, 180_000);
 
   it("a convergent phase after the passive spells returns the pair to COLO, where it stays", async () => {
@@ -210,7 +204,7 @@ describe("the agent on a live COLO pair", () => {
       const { page } = session;
       await session.open();
       const row = page.locator(`#agents tr[data-uuid="${pair.primary.dom.uuid}"]`);
-      // Waited for: the row says "Connecting" until the agent's properties have arrived.
+      // Waited for: the row says "Reading agent…" until the agent's properties have arrived.
       await row.filter({ hasText: /Primary[\s\S]*Protected[\s\S]*COLO mode/ }).waitFor();
       await session.screenshot("lab-overview");
       await page.getByRole("button", { name: primaryName, exact: true }).click();
@@ -246,11 +240,16 @@ describe("the agent on a live COLO pair", () => {
   }, 180_000);
 
   it("a libvirtd restart: the agent reconnects and its state is QEMU's", async () => {
+    const since = Date.now();
     await restartLibvirtd();
     await waitFor("the agent to report the lost connection", (p) =>
-      /lost libvirt/.test(p.LastError),
+      p.History.some((h) => h.t >= since && h.kind === "error" && /lost libvirt/.test(h.message)),
     );
-    await waitFor("COLO again after reconnecting", (p) => p.ColoState === "colo");
+    // Back on libvirt, the error is gone with its cause.
+    await waitFor(
+      "COLO again after reconnecting, with no error left",
+      (p) => p.ColoState === "colo" && p.LastError === "",
+    );
     // Still acting through libvirt: a parameter change goes through to the metadata.
     const r = cli(["set", primaryName, "passive-limit=400"]);
     expect(r.status, r.stderr).toBe(0);
