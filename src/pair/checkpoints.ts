@@ -17,6 +17,11 @@ export class CheckpointReader {
     this.requested = true;
   }
 
+  /** The request failed: the next checkpoint is QEMU's own. */
+  cancelRequested(): void {
+    this.requested = false;
+  }
+
   /** The pair was found in COLO (an agent starting or reconnecting mid-replication). */
   joined(t: number): PolicyEvent {
     this.inColo = true;
@@ -30,7 +35,7 @@ export class CheckpointReader {
   }
 
   /** The policy event `e` stands for, if any. */
-  read(e: QemuMonitorEvent): PolicyEvent | undefined {
+  read(e: Pick<QemuMonitorEvent, "event" | "timestamp" | "details">): PolicyEvent | undefined {
     const t = e.timestamp;
     switch (e.event) {
       case "MIGRATION": {

@@ -17,6 +17,7 @@ import type { Action, PolicyEvent } from "../colo/events.js";
 import { applyPatch, type ParamPatch, type Params, toExternal } from "../colo/params.js";
 import type { CheckpointRecord } from "../colo/stats.js";
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
+import { CheckpointReader } from "./checkpoints.js";
 import { coloReasonOf, coloStateOf } from "./colo-state.js";
 import { PRIMARY_CHARDEVS } from "./ids.js";
 import { livenessOf } from "./liveness.js";
@@ -71,8 +72,8 @@ export class PairController {
 
   private colo: ColoState = "connecting";
   private coloReason = "";
-  /** In a COLO session, as QEMU's events and state say (both roles). */
-  private inColo = false;
+  /** QEMU's events read as checkpoints; it knows whether a COLO session runs (both roles). */
+  private readonly reader = new CheckpointReader();
   /** QEMU runs hybrid mode itself (its colo-passive-* parameters): we set them and observe. */
   private native = false;
   private readonly qemu = { primary: "", secondary: "" };
@@ -88,8 +89,6 @@ export class PairController {
   private stopInFlight = false;
   /** A RESUME came while a stop was in flight: whichever came first, stop once more. */
   private stopAgain = false;
-  /** The next checkpoint is the one our period change asks for. */
-  private requested = false;
   private checkpointOpen = false;
   private heartbeatInFlight = false;
   private hung = false;
@@ -115,6 +114,11 @@ export class PairController {
   constructor(private readonly config: ControllerConfig) {
     this.meta = config.meta;
     this.core = new HybridCore(config.meta.params);
+  }
+
+  /** In a COLO session, as QEMU's events and state say. */
+  private get inColo(): boolean {
+    return this.reader.colo;
   }
 
   private get role() {
@@ -147,7 +151,7 @@ export class PairController {
         return;
       case "domain-stopped":
         this.stopWatching();
-        this.inColo = false;
+        this.reader.left();
         this.setColo("stopped", input.why);
         return;
       case "libvirt-lost":
@@ -251,9 +255,10 @@ export class PairController {
   }
 
   private deriveSecondary(s: StateRead, state: ColoState): void {
-    if (state === "colo") this.inColo = true;
-    else if (this.inColo) {
-      this.inColo = false;
+    if (state === "colo") {
+      if (!this.inColo) this.reader.joined(this.now);
+    } else if (this.inColo) {
+      this.reader.left();
       this.coloEnded(coloReasonOf(s) || "COLO ended while libvirt was unreachable");
       return;
     }
@@ -269,12 +274,12 @@ export class PairController {
       this.setColo("colo", "");
       // Found mid-replication (a restart, or back from a lost connection): a fresh agent starts
       // the policy; one that was following keeps its mode and re-asserts it.
-      if (!this.inColo) this.enterColo(this.now);
+      if (!this.inColo) this.enterColo(this.reader.joined(this.now));
       this.assertSettings(p.checkpointDelay);
       return;
     }
     if (this.inColo) {
-      this.inColo = false;
+      this.reader.left();
       this.coloEnded(coloReasonOf(p) || "COLO ended while libvirt was unreachable");
       return;
     }
@@ -286,69 +291,56 @@ export class PairController {
 
   private onOwnEvent(event: string, t: number, details: unknown): void {
     this.ownEvents++;
-    const d = (typeof details === "object" && details !== null ? details : {}) as Record<
-      string,
-      unknown
-    >;
-    switch (event) {
-      case "MIGRATION": {
-        const status = String(d.status ?? "");
-        if (status === "colo") {
-          this.setColo("colo", "");
-          if (!this.inColo) {
-            this.enterColo(t);
-            // Replication just started, maybe with another period than ours.
-            if (this.role === "primary")
-              this.issue(
-                { kind: "qmp", side: "own", command: "query-migrate-parameters" },
-                { for: "check-period" },
-              );
-          }
-        } else if (status === "setup" || status === "active") {
-          this.setColo("starting", "");
-        } else if (status === "failed" || status === "cancelled" || status === "completed") {
-          if (this.colo === "starting") this.setColo("unprotected", `migration ${status}`);
-        }
-        return;
-      }
-      case "COLO_EXIT": {
-        if (!this.inColo) return;
-        this.inColo = false;
-        this.coloEnded(`COLO_EXIT as ${String(d.mode ?? "?")}, reason ${String(d.reason ?? "?")}`);
-        return;
-      }
-      case "STOP":
-        if (this.role !== "primary" || !this.inColo) return;
-        this.checkpointOpen = true;
-        this.timer("checkpoint", livenessOf(this.params).checkpointMs);
-        this.feed({ type: "checkpoint-start", t, trigger: this.takeRequested() });
-        return;
-      case "RESUME":
-        if (this.role !== "primary" || !this.inColo || !this.checkpointOpen) return;
-        this.checkpointOpen = false;
-        this.untimer("checkpoint");
-        this.feed({ type: "checkpoint-end", t });
-        return;
+    if (event === "MIGRATION") this.onMigration(details);
+    const wasColo = this.reader.colo;
+    const read = this.reader.read({ event, timestamp: t, details });
+    if (event === "COLO_EXIT" && wasColo) {
+      const d = (details ?? {}) as { mode?: unknown; reason?: unknown };
+      this.coloEnded(`COLO_EXIT as ${String(d.mode ?? "?")}, reason ${String(d.reason ?? "?")}`);
+      return;
+    }
+    if (read === undefined) return;
+    if (read.type === "colo-start") {
+      this.enterColo(read);
+      // Replication just started, maybe with another period than ours.
+      if (this.role === "primary")
+        this.issue(
+          { kind: "qmp", side: "own", command: "query-migrate-parameters" },
+          { for: "check-period" },
+        );
+      return;
+    }
+    // The secondary's own STOP/RESUME are the checkpoints loaded, not the primary's pauses.
+    if (this.role !== "primary") return;
+    if (read.type === "checkpoint-start") {
+      this.checkpointOpen = true;
+      this.timer("checkpoint", livenessOf(this.params).checkpointMs);
+      this.feed(read);
+    } else if (read.type === "checkpoint-end" && this.checkpointOpen) {
+      this.checkpointOpen = false;
+      this.untimer("checkpoint");
+      this.feed(read);
     }
   }
 
-  private takeRequested(): "request" | undefined {
-    const r = this.requested;
-    this.requested = false;
-    return r ? "request" : undefined;
+  private onMigration(details: unknown): void {
+    const status = String((details as { status?: unknown } | undefined)?.status ?? "");
+    if (status === "colo") this.setColo("colo", "");
+    else if (status === "setup" || status === "active") this.setColo("starting", "");
+    else if (this.colo === "starting" && ["failed", "cancelled", "completed"].includes(status))
+      this.setColo("unprotected", `migration ${status}`);
   }
 
-  private enterColo(t: number): void {
-    this.inColo = true;
+  /** A COLO session begins (`start` from the reader: seen starting, or found running). */
+  private enterColo(start: PolicyEvent): void {
     this.failedOver = false;
     this.hung = false;
-    this.requested = false;
     this.checkpointOpen = false;
     this.clear("replication");
     this.clear("failover");
     this.clear("hung");
     if (this.role !== "primary") return;
-    if (!this.native) this.feed({ type: "colo-start", t });
+    if (!this.native) this.feed(start);
     if (this.peer === "reached") this.beat();
   }
 
@@ -410,7 +402,7 @@ export class PairController {
   private setPeriod(ms: number, inSession: boolean): void {
     if (this.native) return;
     const requested = inSession && this.inColo;
-    if (requested) this.requested = true;
+    if (requested) this.reader.expectRequested();
     this.issue(
       {
         kind: "qmp",
@@ -556,7 +548,7 @@ export class PairController {
     this.failoverWaiters = [];
     if (error === undefined) {
       this.held = false;
-      this.inColo = false;
+      this.reader.left();
       this.stopWatching();
       // A hung secondary stays the last error: it is still hung, and the pair still broken.
       this.clear("failover");
@@ -661,7 +653,7 @@ export class PairController {
         return;
       case "set-period":
         // The checkpoint we asked for will not come: the next one is QEMU's own.
-        if (p.requested) this.requested = false;
+        if (p.requested) this.reader.cancelRequested();
         this.fail("period", `cannot set x-checkpoint-delay=${p.ms}: ${error}`);
         if (this.closing !== undefined) this.finishClose();
         return;

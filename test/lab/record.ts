@@ -11,15 +11,7 @@ export class TraceRecorder {
 
   /** Follows `dom`'s events; `inColo` says whether COLO is already running (no MIGRATION colo to come). */
   async start(lv: Libvirt, dom: DomainRef, inColo: boolean): Promise<void> {
-    if (inColo)
-      this.reader.read({
-        domain: dom,
-        event: "MIGRATION",
-        timestamp: Date.now(),
-        seconds: 0,
-        micros: 0,
-        details: { status: "colo" },
-      });
+    if (inColo) this.reader.joined(Date.now());
     this.sub = await lv.onQemuMonitorEvent(dom, undefined, (e) => {
       const event = this.reader.read(e);
       if (event) this.events.push(event);
