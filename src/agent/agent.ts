@@ -45,6 +45,8 @@ export interface AgentOptions {
   log?: Logger;
   /** How long to wait before trying an unreachable peer again, ms. */
   peerRetryMs?: number;
+  /** How libvirt is reached: this host's, and the peer's (default: connectLibvirt, connectPeer). */
+  connect?: (uri: string, whose: "own" | "peer") => Promise<Libvirt>;
 }
 
 export class AgentError extends Error {
@@ -109,7 +111,7 @@ export class Agent extends EventEmitter implements AgentControl {
    * replication go on behind it (the status says "connecting" meanwhile).
    */
   static async start(opts: AgentOptions): Promise<Agent> {
-    const lv = await connectLibvirt(opts.uri, opts.via);
+    const lv = await (opts.connect?.(opts.uri, "own") ?? connectLibvirt(opts.uri, opts.via));
     try {
       const dom = await lv.lookupByUuid(opts.uuid);
       const meta = await readMetadata(lv, dom);
@@ -273,7 +275,8 @@ export class Agent extends EventEmitter implements AgentControl {
     const { uri, domain } = this.meta.peer;
     let lv: Libvirt | undefined;
     try {
-      lv = await connectPeer(uri, this.opts.via === undefined ? {} : { via: this.opts.via });
+      lv = await (this.opts.connect?.(uri, "peer") ??
+        connectPeer(uri, this.opts.via === undefined ? {} : { via: this.opts.via }));
       const dom = await lv.lookupByName(domain);
       const sub = await lv.onQemuMonitorEvent(dom, "RESUME", (e) =>
         this.feed({

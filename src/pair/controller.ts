@@ -46,6 +46,8 @@ type Cause = "libvirt" | "peer" | "state" | "period" | "hold" | "replication" | 
 const QUIET_READS = 5;
 const DERIVE_RETRY_MS = 100;
 const PEER_RETRY_MS = 5000;
+/** A replication start that failed is tried again this much later, not at once. */
+const REPLICATION_RETRY_MS = 10_000;
 
 // What ties the primary to the secondary: the migration stream, and the two chardevs to it.
 const YANK_SECONDARY_LINKS = {
@@ -98,6 +100,8 @@ export class PairController {
   private failedOver = false;
   private failoverWaiters: number[] = [];
   private protecting = false;
+  /** Replication failed to start: wait for the retry timer before trying again. */
+  private replicationBackoff = false;
 
   private readonly paramQueue: { id: number; patch: ParamPatch }[] = [];
   private storing = false;
@@ -562,7 +566,8 @@ export class PairController {
   }
 
   private startReplication(): void {
-    if (this.protecting || this.peer !== "reached" || this.closing !== undefined) return;
+    if (this.protecting || this.replicationBackoff || this.peer !== "reached") return;
+    if (this.closing !== undefined) return;
     if (this.meta.ports === undefined) {
       this.fail(
         "replication",
@@ -674,7 +679,12 @@ export class PairController {
         return;
       case "protect":
         this.protecting = false;
-        this.fail("replication", `cannot start replication: ${error}`);
+        this.fail(
+          "replication",
+          `cannot start replication: ${error} (trying again in ${REPLICATION_RETRY_MS / 1000} s)`,
+        );
+        this.replicationBackoff = true;
+        this.timer("replication-retry", REPLICATION_RETRY_MS);
         this.derive();
         return;
       case "yank":
@@ -724,6 +734,10 @@ export class PairController {
         if (this.peer === "none") this.connectPeer();
         return;
       case "derive-retry":
+        this.derive();
+        return;
+      case "replication-retry":
+        this.replicationBackoff = false;
         this.derive();
         return;
     }
@@ -793,6 +807,7 @@ export class PairController {
     this.stopWatching();
     this.untimer("peer-retry");
     this.untimer("derive-retry");
+    this.untimer("replication-retry");
     for (const q of this.paramQueue.splice(0))
       this.answer(q.id, { ok: false, error: "the agent is stopping" });
     this.releaseOnClose =

@@ -21,7 +21,9 @@ export type TimerName =
   /** Try the secondary's host again. */
   | "peer-retry"
   /** Read QEMU's state again after events kept disturbing the reads. */
-  | "derive-retry";
+  | "derive-retry"
+  /** Try starting replication again, after it failed. */
+  | "replication-retry";
 
 /** A request of the agent's surfaces (D-Bus), answered by an `answer` output of the same id. */
 export type Request =

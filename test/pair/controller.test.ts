@@ -247,4 +247,37 @@ describe("the pair controller", () => {
     d.one((w) => w.kind === "protect");
     expect(d.c.status(d.now).colo).toBe("starting");
   });
+
+  it("a replication start that failed is tried again after a pause, not at once", () => {
+    const d = new Drive(metadata("primary", {}, true));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "7.2.22",
+    );
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    d.fail(
+      d.one((w) => w.kind === "protect"),
+      "'web1-secondary' is not waiting for the incoming stream",
+    );
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    expect(d.pending((w) => w.kind === "protect")).toHaveLength(0);
+    expect(d.c.status(d.now).lastError).toMatch(/trying again in 10 s/);
+    d.advance(10_000);
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      UNPROTECTED,
+    );
+    d.one((w) => w.kind === "protect");
+  });
 });
