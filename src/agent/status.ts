@@ -44,7 +44,10 @@ export interface AgentStatus {
   colo: ColoState;
   /** Why `colo` is what it is, when there is something to say ("COLO_EXIT reason=error"). */
   coloReason: string;
-  /** The policy's mode; "colo" whenever the policy is not running (secondary, not in COLO). */
+  /**
+   * The policy's mode; "colo" whenever the policy is not running (secondary, not in COLO, or QEMU
+   * running hybrid mode itself: its decisions are QEMU's, not ours to report).
+   */
   mode: Mode;
   passiveLeft: number;
   /** ms; the mean the policy compares with passive-limit. */
@@ -55,7 +58,7 @@ export interface AgentStatus {
   stats: StatsSnapshot;
   /** "7.2.22"; "" when not known (peer unreachable). */
   qemu: { primary: string; secondary: string };
-  /** The last error, one line; "" when none since the agent started. */
+  /** The newest error whose cause still holds, one line; "" when none. */
   lastError: string;
   /** Newest last, at most HISTORY_KEPT. */
   history: HistoryEntry[];
