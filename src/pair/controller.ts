@@ -173,6 +173,8 @@ export class PairController {
         } else {
           this.peer = "reached";
           this.clear("peer");
+          // Watching the secondary again: it stopped when its libvirt went.
+          if (this.watching()) this.beat();
         }
         this.derive();
         return;

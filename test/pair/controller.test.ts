@@ -203,6 +203,22 @@ describe("the pair controller", () => {
     expect(d.c.status(d.now).lastError).toBe("");
   });
 
+  it("watches the secondary again once its libvirt is back", () => {
+    const d = Drive.primaryInColo();
+    d.advance(livenessOf(DEFAULT_PARAMS).heartbeatMs);
+    d.feed({ type: "libvirt-lost", side: "peer", error: "EPIPE" });
+    d.fail(
+      d.one((w) => w.kind === "qmp" && w.command === "query-status"),
+      "reconnecting",
+    );
+    d.advance(10_000);
+    expect(d.qmp("query-status", "peer")).toHaveLength(0);
+    d.feed({ type: "libvirt-back", side: "peer" });
+    expect(d.qmp("query-status", "peer")).toHaveLength(1);
+    d.advance(livenessOf(DEFAULT_PARAMS).peerTimeoutMs);
+    expect(d.qmp("yank")).toHaveLength(1);
+  });
+
   it("finding 14: an error clears when its cause has", () => {
     const d = Drive.primaryInColo();
     d.feed({ type: "libvirt-lost", side: "own", error: "EPIPE" });
