@@ -18,7 +18,7 @@ import {
 } from "../libvirt/xml/metadata.js";
 import { XmlError } from "../libvirt/xml/tree.js";
 import { PairController } from "../pair/controller.js";
-import { primaryFailover, secondaryFailover } from "../pair/failover.js";
+import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../pair/failover.js";
 import { readPrimary, readSide } from "../pair/pair-state.js";
 import { type PairSide, protect } from "../pair/protect.js";
 import type {
@@ -249,9 +249,11 @@ export class Agent extends EventEmitter implements AgentControl {
         return protect({ lv: this.lv, dom: this.dom }, peer, { period: w.period, migrationUri });
       }
       case "failover":
-        return this.meta.role === "primary"
-          ? primaryFailover(this.lv, this.dom)
-          : secondaryFailover(this.lv, this.dom);
+        return runFailover(
+          this.lv,
+          this.dom,
+          this.meta.role === "primary" ? PRIMARY_FAILOVER : SECONDARY_FAILOVER,
+        );
       case "store-metadata":
         return this.lv.setMetadata(
           this.dom,

@@ -1,66 +1,72 @@
 // Failover of a COLO pair when one side is lost: the survivor leaves COLO, drops its COLO
-// plumbing and runs on alone. The primary must never be left paused.
+// plumbing and runs on alone. Each side's failover is a plan (data, in order) and one runner
+// carries any plan out. The primary must never be left paused.
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { QmpError } from "../libvirt/errors.js";
 import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
-const runState = async (lv: Libvirt, dom: DomainRef) =>
-  ((await lv.qmp(dom, "query-status")) as { status: string }).status;
+export type FailoverStep =
+  /** A QMP command whose "already gone / not in COLO" answer (a QMP error) is fine. */
+  | { qmp: string; args?: Record<string, unknown> }
+  /** Wait until the domain runs; `cont` it if it still does not after `ms`. */
+  | { runWithin: number };
 
-/** Runs a QMP command whose "already gone / not in COLO" answer is fine. */
-async function tolerant(
+const RUN_WITHIN_MS = 10_000;
+const POLL_MS = 100;
+
+const objectDel = (id: string): FailoverStep => ({ qmp: "object-del", args: { id } });
+
+/** The secondary is gone: the primary drops colo-compare and the mirror, and runs alone. */
+export const PRIMARY_FAILOVER: readonly FailoverStep[] = [
+  ...[
+    PRIMARY_OBJECTS.compare,
+    PRIMARY_OBJECTS.iothread,
+    PRIMARY_OBJECTS.mirror,
+    PRIMARY_OBJECTS.redirectorIn,
+    PRIMARY_OBJECTS.redirectorOut,
+  ].map(objectDel),
+  { qmp: "x-colo-lost-heartbeat" },
+  { runWithin: RUN_WITHIN_MS },
+];
+
+/** The primary is gone: the secondary takes over, then serves directly. */
+export const SECONDARY_FAILOVER: readonly FailoverStep[] = [
+  { qmp: "x-colo-lost-heartbeat" },
+  { runWithin: RUN_WITHIN_MS },
+  ...[SECONDARY_OBJECTS.redirectorRx, SECONDARY_OBJECTS.redirectorTx].map(objectDel),
+  ...[SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror].map(
+    (id): FailoverStep => ({ qmp: "chardev-remove", args: { id } }),
+  ),
+];
+
+export async function runFailover(
   lv: Libvirt,
   dom: DomainRef,
-  command: string,
-  args?: Record<string, unknown>,
+  plan: readonly FailoverStep[],
 ): Promise<void> {
-  try {
-    await lv.qmp(dom, command, args);
-  } catch (e) {
-    if (!(e instanceof QmpError)) throw e;
+  for (const step of plan) {
+    if ("qmp" in step) {
+      try {
+        await lv.qmp(dom, step.qmp, step.args);
+      } catch (e) {
+        if (!(e instanceof QmpError)) throw e;
+      }
+    } else {
+      await runWithin(lv, dom, step.runWithin);
+    }
   }
 }
 
-async function runOn(lv: Libvirt, dom: DomainRef, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
+async function runWithin(lv: Libvirt, dom: DomainRef, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
   for (;;) {
-    const state = await runState(lv, dom);
+    const state = ((await lv.qmp(dom, "query-status")) as { status: string }).status;
     if (state === "running") return;
     if (performance.now() > deadline) {
       // Still paused after leaving COLO: run it rather than leave the service down.
       await lv.qmp(dom, "cont");
       return;
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The secondary is gone: the primary drops colo-compare and the mirror, and runs alone. */
-export async function primaryFailover(
-  lv: Libvirt,
-  dom: DomainRef,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const o = PRIMARY_OBJECTS;
-  for (const id of [o.compare, o.iothread, o.mirror, o.redirectorIn, o.redirectorOut]) {
-    await tolerant(lv, dom, "object-del", { id });
-  }
-  await tolerant(lv, dom, "x-colo-lost-heartbeat");
-  await runOn(lv, dom, timeoutMs);
-}
-
-/** The primary is gone: the secondary takes over and serves directly. */
-export async function secondaryFailover(
-  lv: Libvirt,
-  dom: DomainRef,
-  timeoutMs = 10_000,
-): Promise<void> {
-  await tolerant(lv, dom, "x-colo-lost-heartbeat");
-  await runOn(lv, dom, timeoutMs);
-  for (const id of [SECONDARY_OBJECTS.redirectorRx, SECONDARY_OBJECTS.redirectorTx]) {
-    await tolerant(lv, dom, "object-del", { id });
-  }
-  for (const id of [SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror]) {
-    await tolerant(lv, dom, "chardev-remove", { id });
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

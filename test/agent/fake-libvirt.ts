@@ -9,10 +9,9 @@ import type {
   QemuMonitorEvent,
   Subscription,
 } from "../../src/libvirt/api.js";
-import { QmpError } from "../../src/libvirt/errors.js";
 import { formatMetadata, type HybridMetadata } from "../../src/libvirt/xml/metadata.js";
 
-/** Answers one QMP command: a value, or a promise (that may never settle: a hung QEMU). */
+/** Answers one QMP command: a value, an error to throw, or a promise (that may never settle: a hung QEMU). */
 export type QmpAnswer = (command: string, args?: Record<string, unknown>) => unknown;
 
 export class FakeLibvirt extends EventEmitter implements Libvirt {
@@ -65,7 +64,7 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
   async qmp(_dom: DomainRef, command: string, args?: Record<string, unknown>): Promise<unknown> {
     this.commands.push(command);
     const a = await this.answer(command, args);
-    if (a instanceof QmpError) throw a;
+    if (a instanceof Error) throw a;
     return a;
   }
 

@@ -1,0 +1,59 @@
+// The failover plans and their runner, over a fake libvirt; on real QEMU: test/lab/colo.test.ts
+// and the agent's drills in test/lab/.
+import { describe, expect, it } from "vitest";
+import { LibvirtError, QmpError } from "../../src/libvirt/errors.js";
+import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../../src/pair/failover.js";
+import { coloQemu, FakeLibvirt } from "../agent/fake-libvirt.js";
+
+describe("failover", () => {
+  it("the primary drops its plumbing before leaving COLO; the secondary takes over first", () => {
+    const commands = (plan: typeof PRIMARY_FAILOVER) =>
+      plan.map((s) => ("qmp" in s ? s.qmp : "run"));
+    expect(commands(PRIMARY_FAILOVER)).toEqual([
+      ...Array(5).fill("object-del"),
+      "x-colo-lost-heartbeat",
+      "run",
+    ]);
+    expect(commands(SECONDARY_FAILOVER)).toEqual([
+      "x-colo-lost-heartbeat",
+      "run",
+      "object-del",
+      "object-del",
+      "chardev-remove",
+      "chardev-remove",
+    ]);
+  });
+
+  it("goes on past what is already gone, and runs a primary left paused", async () => {
+    let status = "paused";
+    const lv = new FakeLibvirt(
+      "web1",
+      undefined,
+      coloQemu("primary", {
+        "object-del": (_c, args) =>
+          new QmpError("GenericError", `object '${String(args?.id)}' not found`, "object-del"),
+        "query-status": () => ({ status }),
+        cont: () => {
+          status = "running";
+          return {};
+        },
+      }),
+    );
+    await runFailover(lv, lv.dom, [
+      { qmp: "object-del", args: { id: "comp0" } },
+      { runWithin: 50 },
+    ]);
+    expect(lv.commands.at(-1)).toBe("cont");
+    expect(status).toBe("running");
+  });
+
+  it("stops at an error that is not QEMU's answer", async () => {
+    const lv = new FakeLibvirt(
+      "web1",
+      undefined,
+      coloQemu("primary", { "object-del": () => new LibvirtError("connection", "lost libvirt") }),
+    );
+    await expect(runFailover(lv, lv.dom, PRIMARY_FAILOVER)).rejects.toThrow(/lost libvirt/);
+    expect(lv.commands).toEqual(["object-del"]);
+  });
+});
