@@ -133,7 +133,9 @@ export const PARAMETERS: readonly ParamSpec[] = [
     unit: "ms",
     min: 100,
     max: 60_000,
-    default: 1500,
+    // A stall found within it is over before the guest's first TCP retransmission (1 s for a
+    // SYN-ACK): clients held in colo-compare are then answered about a second after it began.
+    default: 800,
     summary: "Agent: the secondary's QEMU silent this long (or a checkpoint 4x longer) is hung.",
   },
 ];

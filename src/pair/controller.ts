@@ -174,7 +174,7 @@ export class PairController {
           this.peer = "reached";
           this.clear("peer");
           // Watching the secondary again: it stopped when its libvirt went.
-          if (this.watching()) this.beat();
+          this.watch();
         }
         this.derive();
         return;
@@ -347,7 +347,7 @@ export class PairController {
     this.clear("hung");
     if (this.role !== "primary") return;
     if (!this.native) this.feed(start);
-    if (this.peer === "reached") this.beat();
+    this.watch();
   }
 
   // --- the policy -----------------------------------------------------------------------
@@ -480,12 +480,30 @@ export class PairController {
     else if (this.closing !== undefined) this.finishClose();
   }
 
-  /** Ask the secondary's QEMU whether it runs; no answer within the bound is a hang. */
+  /**
+   * Starts watching the secondary: its QEMU is asked whether it runs every heartbeat, and
+   * peer-timeout without an answer (counted from the last one, so that the stall, whenever it
+   * began, is found within peer-timeout) is a hang.
+   */
+  private watch(): void {
+    if (!this.watching()) return;
+    this.timer("peer-timeout", livenessOf(this.params).peerTimeoutMs);
+    this.beat();
+  }
+
   private beat(): void {
-    if (this.heartbeatInFlight || this.role !== "primary") return;
+    if (this.heartbeatInFlight) return;
     this.heartbeatInFlight = true;
     this.issue({ kind: "qmp", side: "peer", command: "query-status" }, { for: "heartbeat" });
-    this.timer("peer-timeout", livenessOf(this.params).peerTimeoutMs);
+  }
+
+  /** The secondary's QEMU answered (an error is an answer too: a lost link is `libvirt-lost`). */
+  private answered(): void {
+    this.heartbeatInFlight = false;
+    if (!this.watching()) return;
+    const { peerTimeoutMs, heartbeatMs } = livenessOf(this.params);
+    this.timer("peer-timeout", peerTimeoutMs);
+    this.timer("heartbeat", heartbeatMs);
   }
 
   private watching(): boolean {
@@ -606,9 +624,7 @@ export class PairController {
         this.stopSettled();
         return;
       case "heartbeat":
-        this.heartbeatInFlight = false;
-        this.untimer("peer-timeout");
-        if (this.watching()) this.timer("heartbeat", livenessOf(this.params).heartbeatMs);
+        this.answered();
         return;
       case "check-secondary-run":
         if ((result as { status?: string }).status === "paused" && this.inColo && !this.held)
@@ -643,7 +659,7 @@ export class PairController {
         // Now that the secondary is reachable, a held state left behind can be repaired and
         // replication started when the metadata asks for it.
         this.derive();
-        if (this.inColo) this.beat();
+        this.watch();
         return;
     }
   }
@@ -672,10 +688,7 @@ export class PairController {
         this.stopSettled();
         return;
       case "heartbeat":
-        // An answer, if an error: the secondary's side is alive (a lost link is `libvirt-lost`).
-        this.heartbeatInFlight = false;
-        this.untimer("peer-timeout");
-        if (this.watching()) this.timer("heartbeat", livenessOf(this.params).heartbeatMs);
+        this.answered();
         return;
       case "check-secondary-run":
         return;
@@ -726,7 +739,7 @@ export class PairController {
         return;
       case "peer-timeout":
         if (this.heartbeatInFlight && this.watching())
-          this.onHung(`its QEMU has not answered for ${livenessOf(this.params).peerTimeoutMs} ms`);
+          this.onHung(`its QEMU has not answered in ${livenessOf(this.params).peerTimeoutMs} ms`);
         return;
       case "checkpoint":
         if (this.checkpointOpen && this.inColo)
@@ -791,8 +804,8 @@ export class PairController {
     this.meta = meta;
     this.feed({ type: "set-params", t: this.now, patch });
     if (this.native && this.inColo) this.setNativeParams();
-    if (this.watching() && !this.heartbeatInFlight)
-      this.timer("heartbeat", livenessOf(this.params).heartbeatMs);
+    // A new peer-timeout counts from now.
+    if (this.watching() && !this.heartbeatInFlight) this.answered();
     const shown = Object.entries(patch)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(" ");

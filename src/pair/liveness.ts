@@ -7,7 +7,7 @@ import type { Params } from "../colo/params.js";
 export interface Liveness {
   /** How often the primary's agent asks the secondary's QEMU whether it runs, ms. */
   heartbeatMs: number;
-  /** No answer for this long: the secondary is hung, ms. */
+  /** No answer for this long since the last one: the secondary is hung, ms. */
   peerTimeoutMs: number;
   /** A checkpoint (primary STOP → RESUME) longer than this: the pair is hung, ms. */
   checkpointMs: number;
@@ -16,8 +16,9 @@ export interface Liveness {
 export function livenessOf(params: Params): Liveness {
   const peerTimeoutMs = params.peerTimeout;
   return {
-    // Three tries within the timeout: one late answer alone is no hang.
-    heartbeatMs: Math.max(50, Math.round(peerTimeoutMs / 3)),
+    // Asked a quarter of the timeout after each answer: an answer up to three quarters of it
+    // late is no hang, and a stall is found within the timeout of the last answer.
+    heartbeatMs: Math.max(25, Math.round(peerTimeoutMs / 4)),
     peerTimeoutMs,
     // Pauses are 25–100 ms under TCG; a checkpoint carries at most one period's dirty pages.
     checkpointMs: 4 * peerTimeoutMs,

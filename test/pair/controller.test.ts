@@ -167,7 +167,10 @@ describe("the pair controller", () => {
     const { heartbeatMs, peerTimeoutMs } = livenessOf(DEFAULT_PARAMS);
     d.advance(heartbeatMs); // the heartbeat goes out and is never answered
     expect(d.qmp("query-status", "peer")).toHaveLength(1);
-    d.advance(peerTimeoutMs);
+    // Found within peer-timeout of the last answer, however late in it the stall began.
+    d.advance(peerTimeoutMs - heartbeatMs - 1);
+    expect(d.qmp("yank")).toHaveLength(0);
+    d.advance(1);
     const yank = d.one((w) => w.kind === "qmp" && w.command === "yank");
     let s = d.c.status(d.now);
     expect(s.lastError).toMatch(/web1-secondary' is hung/);
@@ -193,7 +196,8 @@ describe("the pair controller", () => {
     const { heartbeatMs, peerTimeoutMs } = livenessOf(DEFAULT_PARAMS);
     for (let i = 0; i < 10; i++) {
       d.advance(heartbeatMs);
-      d.advance(peerTimeoutMs - 1);
+      // peer-timeout counts from the last answer, the ask went out a heartbeat after it.
+      d.advance(peerTimeoutMs - heartbeatMs - 1);
       d.done(
         d.one((w) => w.kind === "qmp" && w.command === "query-status"),
         { status: "running" },

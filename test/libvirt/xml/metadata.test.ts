@@ -286,7 +286,7 @@ describe("formatMetadata", () => {
         "    <enabled>true</enabled>",
         "    <variant>corrected</variant>",
         "    <auto-failover>true</auto-failover>",
-        "    <peer-timeout>1500</peer-timeout>",
+        "    <peer-timeout>800</peer-timeout>",
         "  </params>",
         "</hybrid>",
       ].join("\n"),
