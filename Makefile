@@ -139,11 +139,13 @@ bench: setup
 	$(NODE_BIN)/tsx bench/qmp-roundtrip.ts
 	$(NODE_BIN)/tsx bench/hook-latency.ts
 
-# The agent on live lab pairs (a few minutes each): hold latency, footprint, COLO vs hybrid.
+# The agent on live lab pairs (a few minutes each): hold latency, footprint, COLO vs hybrid,
+# the hung-secondary drill.
 bench-agent: setup build
 	$(NODE_BIN)/tsx bench/secondary-stop-latency.ts
 	$(NODE_BIN)/tsx bench/agent-footprint.ts
 	$(NODE_BIN)/tsx bench/hybrid-vs-colo.ts
+	$(NODE_BIN)/tsx bench/hung-secondary.ts
 
 clean:
 	rm -rf dist build

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { decide, shownName } from "./decide.js";
 import { appendLog, stopAgent } from "./handoff.js";
-import { supervisedAgentArgs } from "./pidfile.js";
+import { AGENT_NODE_OPTIONS, supervisedAgentArgs } from "./pidfile.js";
 import { supervise } from "./supervise.js";
 
 const AGENT_BUNDLE = join(dirname(fileURLToPath(import.meta.url)), "colo-hybrid.mjs");
@@ -50,7 +50,12 @@ const [command = "", ...args] = process.argv.slice(2);
 if (command === "supervise") {
   const { values } = parseArgs({ args, options: { uuid: { type: "string" } }, strict: true });
   const uuid = values.uuid ?? "";
-  await supervise(uuid, [process.execPath, AGENT_BUNDLE, ...supervisedAgentArgs(uuid)]);
+  await supervise(uuid, [
+    process.execPath,
+    ...AGENT_NODE_OPTIONS,
+    AGENT_BUNDLE,
+    ...supervisedAgentArgs(uuid),
+  ]);
 } else {
   hook(command, args[0] ?? "");
 }

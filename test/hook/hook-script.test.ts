@@ -1,5 +1,6 @@
 // The hook as installed, run directly as libvirt runs it: HOOK NAME OPERATION SUB-OPERATION -,
 // the domain XML on stdin. Its supervisor runs a stand-in agent (installed.ts).
+
 import { execFileSync } from "node:child_process";
 import {
   existsSync,
@@ -15,6 +16,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CALLS, shownName } from "../../src/hook/decide.js";
 import { logFile, pidFile } from "../../src/hook/paths.js";
+import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { node18 } from "../support/cli.js";
 import { commandLine, isAlive, waitGone } from "../support/processes.js";
@@ -210,6 +212,7 @@ describe("started begin and stopped end", () => {
     const u = uuid();
     const { xml, supervisor, agent } = await started("web1", u);
     expect(commandLine(agent)?.slice(1)).toEqual([
+      ...AGENT_NODE_OPTIONS,
       `${hook.libDir}/colo-hybrid.mjs`,
       "agent",
       "--supervised",

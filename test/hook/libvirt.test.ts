@@ -1,6 +1,7 @@
 // The hook under the real libvirtd, installed in /etc/libvirt/hooks/qemu.d/. libvirtd looks for
 // hooks only when it starts, so this file restarts it twice: to see the hook, and, with the hook
 // removed, so that other tests do not. The supervisor runs the stand-in agent (installed.ts).
+
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CONFIG } from "../../src/agent/exit-status.js";
 import { pidFile } from "../../src/hook/paths.js";
+import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { ensureUser } from "../dbus/host.js";
 import { CommandError } from "../support/exec.js";
 import { HOSTILE_PEER_URIS } from "../support/hostile-uris.js";
@@ -106,7 +108,7 @@ describe("the hook under libvirtd", () => {
   it("starts the agent of a protected domain libvirtd finds running, and stops it", async () => {
     const supervisor = await supervisorOf(early);
     const agent = (await hook?.agentRuns(early)) as number;
-    expect(commandLine(agent)?.slice(2)).toEqual([
+    expect(commandLine(agent)?.slice(2 + AGENT_NODE_OPTIONS.length)).toEqual([
       "agent",
       "--supervised",
       "--uuid",

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { busNameForUuid } from "../../src/dbus/names.js";
+import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { STOP_TIMEOUT_MS } from "../../src/hook/supervise.js";
 import { agentInstance, agentUnit } from "../../src/hook/systemd-escape.js";
 
@@ -45,7 +46,7 @@ describe("the agent's systemd unit", () => {
   it("names the bus name the agent owns, and runs the agent as the supervisor does", () => {
     expect(setting("BusName")?.replace("%i", agentInstance(UUID))).toBe(busNameForUuid(UUID));
     expect(setting("ExecStart")).toBe(
-      "/usr/bin/node /usr/lib/colo-hybrid/colo-hybrid.mjs agent --uuid %i",
+      `/usr/bin/node ${AGENT_NODE_OPTIONS.join(" ")} /usr/lib/colo-hybrid/colo-hybrid.mjs agent --uuid %i`,
     );
     expect(setting("Type")).toBe("dbus");
     expect(setting("Restart")).toBe("on-failure");

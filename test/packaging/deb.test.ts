@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_DIR, logFile, pidFile, RUN_DIR } from "../../src/hook/paths.js";
+import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { HOSTS_CONF } from "../../src/libvirt/hosts-conf.js";
 import { domainXml, metadataElement, newUuid, removeDomain } from "../hook/domains.js";
 import { node18 } from "../support/cli.js";
@@ -202,7 +203,7 @@ describe("the .deb, installed", () => {
     expect(ourProcesses().map((p) => p.argv.join(" "))).toEqual(
       expect.arrayContaining([
         `/usr/bin/node ${LIB}/colo-hybrid-hook.mjs supervise --uuid ${hooked.uuid}`,
-        `/usr/bin/node ${LIB}/colo-hybrid.mjs agent --supervised --uuid ${hooked.uuid.replaceAll("-", "")}`,
+        `/usr/bin/node ${AGENT_NODE_OPTIONS.join(" ")} ${LIB}/colo-hybrid.mjs agent --supervised --uuid ${hooked.uuid.replaceAll("-", "")}`,
       ]),
     );
     expect(existsSync(pidFile(hooked.uuid))).toBe(true);
