@@ -684,7 +684,9 @@ export class PairController {
         this.fail("period", `cannot set QEMU's hybrid parameters: ${error}`);
         return;
       case "hold":
-        this.fail("hold", `cannot hold the secondary: ${error}`);
+        // Once COLO is over the secondary is no longer ours to hold: its failure is no error.
+        if (this.inColo) this.fail("hold", `cannot hold the secondary: ${error}`);
+        else this.log("info", `a stop of the secondary sent in COLO failed after it: ${error}`);
         this.stopSettled();
         return;
       case "heartbeat":

@@ -223,6 +223,18 @@ describe("the pair controller", () => {
     expect(d.qmp("yank")).toHaveLength(1);
   });
 
+  it("a stop of the secondary that fails after COLO ended is no error", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.event("RESUME", undefined, "peer");
+    const stop = d.one((w) => w.kind === "qmp" && w.command === "stop");
+    d.event("COLO_EXIT", { mode: "primary", reason: "error" });
+    d.done(d.one(isFailover));
+    d.fail(stop, "Unable to read from monitor: Connection reset by peer");
+    expect(d.c.status(d.now).lastError).toBe("");
+    expect(d.c.status(d.now).colo).toBe("failed-over");
+  });
+
   it("finding 14: an error clears when its cause has", () => {
     const d = Drive.primaryInColo();
     d.feed({ type: "libvirt-lost", side: "own", error: "EPIPE" });
