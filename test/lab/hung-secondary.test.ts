@@ -102,8 +102,14 @@ describe("a hung secondary", () => {
     const first = states.indexOf("failed-over");
     const seen = states.filter((c, i) => c !== states[i - 1]).join(" → ");
     expect(first).toBeGreaterThan(0);
-    expect(states.slice(0, first).every((c) => c === "colo"), seen).toBe(true);
-    expect(states.slice(first).every((c) => c === "failed-over"), seen).toBe(true);
+    expect(
+      states.slice(0, first).every((c) => c === "colo"),
+      seen,
+    ).toBe(true);
+    expect(
+      states.slice(first).every((c) => c === "failed-over"),
+      seen,
+    ).toBe(true);
     expect(samples.slice(0, first + 1).some((x) => /is hung/.test(x.agent.lastError))).toBe(true);
     for (const x of samples.slice(first)) {
       expect(x.migration).not.toBe("colo");
