@@ -1,5 +1,15 @@
 // colo-hybrid's libvirt client: libvirt's RPC protocol over a unix socket, SSH or TLS, one
 // connection shared by every call, reconnected with backoff when the daemon goes away.
+//
+// Reconnecting: one loop at a time (started when the established connection is lost, ended
+// when a new one is logged in with every subscription registered, or by close()), and at most
+// one connection open at any time: an attempt that fails is closed before the next begins.
+// close() ends the loop, any attempt under way and the connection.
+//
+// Events: a handler that throws, or a QEMU event whose details are not JSON (the handler then
+// gets `details: undefined`), is reported as "eventError" (an Error; `cause` is what the
+// handler threw) or, with no "eventError" listener, as a process warning. Neither touches the
+// connection or the events after it.
 import { EventEmitter } from "node:events";
 import {
   type DomainRef,
@@ -15,7 +25,6 @@ import {
 import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
 import { type ConnectionOptions, RpcConnection } from "./rpc/connection.js";
-import { decodeBody } from "./rpc/message.js";
 import { AuthType, DomainEventId, events, Feature, procedures } from "./rpc/protocol.js";
 import type { XdrValue } from "./rpc/xdr.js";
 import { openTransport } from "./transport/open.js";
@@ -57,19 +66,38 @@ function toWire(d: DomainRef): WireDomain {
   return wire;
 }
 
+// The text of each command without arguments, made once: the agent polls the same few.
+const commandCache = new Map<string, string>();
+function commandJson(command: string, args: Record<string, unknown> | undefined): string {
+  if (args !== undefined) return qmpCommandJson(command, args);
+  let json = commandCache.get(command);
+  if (json === undefined) {
+    json = qmpCommandJson(command);
+    if (commandCache.size < 64) commandCache.set(command, json);
+  }
+  return json;
+}
+
 interface Registration {
   /** Registers on a fresh connection; returns the server's callback id. */
   register(conn: RpcConnection): Promise<number>;
   deregister(conn: RpcConnection, serverId: number): Promise<void>;
   deliver(msg: unknown): void;
   serverId: number | undefined;
+  /** What it is, for messages: "QEMU monitor events of 'web1'". */
+  what: string;
 }
 
 export class LibvirtClient extends EventEmitter implements Libvirt {
+  /** The established connection: logged in, every subscription registered. */
   private conn: RpcConnection | undefined;
+  /** Every connection not yet closed: the established one, or the attempt under way. */
+  private readonly live = new Set<RpcConnection>();
   private closing = false;
-  private reconnectDelay: number;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Aborted by close(): ends the reconnect loop's wait and any transport being opened. */
+  private readonly stop = new AbortController();
+  /** The reconnect loop, while one runs (there is never more than one). */
+  private reconnecting: Promise<void> | undefined;
   private readonly registrations = new Set<Registration>();
 
   private constructor(
@@ -78,14 +106,15 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     private readonly opts: Partial<ClientOptions>,
   ) {
     super();
-    this.reconnectDelay = this.option("reconnectMin");
   }
 
   /** Connects; rejects (once) when the first connection cannot be made. */
   static async connect(uri: string, options: Partial<ClientOptions> = {}): Promise<LibvirtClient> {
     const parsed = parseLibvirtUri(withParams(uri, options.params));
     const client = new LibvirtClient(uri, parsed, options);
-    client.conn = await client.open();
+    const conn = await client.open();
+    if (conn.isClosed) throw new LibvirtError("connection", `${uri}: connection lost`);
+    client.conn = conn;
     return client;
   }
 
@@ -93,14 +122,37 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     return this.opts[k] ?? DEFAULTS[k];
   }
 
+  /** A new connection, logged in; tracked in `live` from its first byte to its close. */
   private async open(): Promise<RpcConnection> {
-    const stream = await openTransport(this.parsed, this.option("connectTimeout"));
-    const conn = new RpcConnection(stream, this.opts);
-    conn.onEvent(events.qemuMonitorEvent.program, events.qemuMonitorEvent.proc, (body) =>
-      this.deliver(decodeBody(body, events.qemuMonitorEvent.msg)),
+    const stream = await openTransport(
+      this.parsed,
+      this.option("connectTimeout"),
+      this.stop.signal,
     );
-    conn.onEvent(events.domainLifecycle.program, events.domainLifecycle.proc, (body) =>
-      this.deliver(decodeBody(body, events.domainLifecycle.msg)),
+    if (this.closing) {
+      stream.destroy();
+      throw new LibvirtError("connection", `${this.uri}: closed`);
+    }
+    const conn = new RpcConnection(stream, this.opts);
+    this.live.add(conn);
+    conn.once("close", (reason?: Error) => {
+      this.live.delete(conn);
+      this.lost(conn, reason);
+    });
+    conn.on("handlerError", (e: Error) =>
+      this.reportEventError(new Error(`event handling failed: ${e.message}`, { cause: e })),
+    );
+    conn.onEvent(
+      events.qemuMonitorEvent.program,
+      events.qemuMonitorEvent.proc,
+      events.qemuMonitorEvent.msg,
+      (m) => this.deliver(m),
+    );
+    conn.onEvent(
+      events.domainLifecycle.program,
+      events.domainLifecycle.proc,
+      events.domainLifecycle.msg,
+      (m) => this.deliver(m),
     );
     try {
       await this.login(conn);
@@ -108,7 +160,6 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
       conn.close();
       throw e;
     }
-    conn.once("close", (reason?: Error) => this.lost(conn, reason));
     return conn;
   }
 
@@ -133,7 +184,9 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     if (keepalive.supported) conn.startKeepalive();
   }
 
+  /** The established connection closed: tell listeners once, reconnect. */
   private lost(conn: RpcConnection, reason: Error | undefined): void {
+    // An attempt that fails is not established: the loop that made it goes on.
     if (this.conn !== conn || this.closing) return;
     this.conn = undefined;
     for (const r of this.registrations) r.serverId = undefined;
@@ -141,28 +194,73 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
       "disconnected",
       reason ?? new LibvirtError("connection", `${this.uri}: connection lost`),
     );
-    this.scheduleReconnect();
+    if (this.closing || this.reconnecting) return; // a listener may have closed us
+    this.reconnecting = this.reconnect();
   }
 
-  private scheduleReconnect(): void {
-    this.reconnectTimer = setTimeout(async () => {
-      try {
-        const conn = await this.open();
-        if (this.closing) {
-          conn.close();
-          return;
-        }
+  /**
+   * Tries until a connection is logged in with every subscription registered, or close():
+   * one attempt at a time, each closed before the next when it fails.
+   */
+  private async reconnect(): Promise<void> {
+    let delay = this.option("reconnectMin");
+    while (!this.closing) {
+      await this.pause(delay);
+      if (this.closing) break;
+      const conn = await this.attempt();
+      if (conn && !conn.isClosed && !this.closing) {
+        // Synchronously from the check to the emit: a loss from now on starts the next loop.
+        this.reconnecting = undefined;
         this.conn = conn;
-        for (const r of this.registrations) r.serverId = await r.register(conn);
-        this.reconnectDelay = this.option("reconnectMin");
         this.emit("reconnected");
-      } catch {
-        if (this.closing) return;
-        this.conn?.close();
-        this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.option("reconnectMax"));
-        this.scheduleReconnect();
+        return;
       }
-    }, this.reconnectDelay);
+      conn?.close();
+      for (const r of this.registrations) r.serverId = undefined;
+      delay = Math.min(delay * 2, this.option("reconnectMax"));
+    }
+    this.reconnecting = undefined;
+  }
+
+  /** One connection with every subscription registered on it, or undefined (and closed). */
+  private async attempt(): Promise<RpcConnection | undefined> {
+    let conn: RpcConnection | undefined;
+    try {
+      conn = await this.open();
+      for (const r of this.registrations) r.serverId = await r.register(conn);
+      return conn;
+    } catch {
+      conn?.close(); // the loop tries again after its pause
+      return undefined;
+    }
+  }
+
+  /** Waits `ms`, or less when close() is called. */
+  private pause(ms: number): Promise<void> {
+    const signal = this.stop.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** An event handler threw, or an event could not be made sense of: "eventError", or a warning. */
+  private reportEventError(error: Error): void {
+    if (this.listenerCount("eventError") === 0) {
+      process.emitWarning(error.message, { type: "LibvirtEventError" });
+      return;
+    }
+    try {
+      this.emit("eventError", error);
+    } catch {
+      // A listener that throws has nowhere further to report to; the connection goes on.
+    }
   }
 
   private connection(what: string): RpcConnection {
@@ -177,7 +275,13 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
 
   private deliver(msg: { callbackID: number }): void {
     for (const r of this.registrations) {
-      if (r.serverId === msg.callbackID) r.deliver(msg);
+      if (r.serverId !== msg.callbackID) continue;
+      try {
+        r.deliver(msg);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        this.reportEventError(new Error(`${r.what}: the handler threw: ${message}`, { cause: e }));
+      }
     }
   }
 
@@ -275,7 +379,7 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     const what = `QMP ${command} on '${dom.name}'`;
     const r = await this.connection(what).call(
       procedures.qemuMonitorCommand,
-      { dom: toWire(dom), cmd: qmpCommandJson(command, args), flags: 0 },
+      { dom: toWire(dom), cmd: commandJson(command, args), flags: 0 },
       what,
     );
     return parseQmpReply(command, r.result);
@@ -305,6 +409,7 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     return this.subscribe(
       {
         serverId: undefined,
+        what,
         register: async (conn) =>
           (await conn.call(procedures.qemuMonitorEventRegister, args, what)).callbackID,
         deregister: async (conn, callbackID) => {
@@ -319,7 +424,7 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
             seconds,
             micros: m.micros,
             timestamp: seconds * 1000 + m.micros / 1000,
-            details: m.details === null ? undefined : JSON.parse(m.details),
+            details: m.details === null ? undefined : this.parseDetails(what, m.event, m.details),
           });
         },
       },
@@ -336,6 +441,7 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     return this.subscribe(
       {
         serverId: undefined,
+        what,
         register: async (conn) =>
           (await conn.call(procedures.domainEventCallbackRegisterAny, args, what)).callbackID,
         deregister: async (conn, callbackID) => {
@@ -354,21 +460,42 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     );
   }
 
+  /** QEMU's event "data" as JSON; text that is not JSON is reported and gives undefined. */
+  private parseDetails(what: string, event: string, details: string): unknown {
+    try {
+      return JSON.parse(details);
+    } catch {
+      this.reportEventError(
+        new LibvirtError(
+          "protocol",
+          `${what}: the details of ${event} are not JSON: ${details.slice(0, 200)}`,
+        ),
+      );
+      return undefined;
+    }
+  }
+
+  /** Ends everything: the reconnect loop, any attempt under way, the connection. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    clearTimeout(this.reconnectTimer);
+    this.stop.abort();
     const conn = this.conn;
     this.conn = undefined;
     this.registrations.clear();
-    if (!conn || conn.isClosed) return;
-    try {
-      await conn.call(procedures.connectClose, undefined, "close");
-    } catch {
-      // The daemon (or the ssh proxy in front of it) may hang up before it replies.
-    } finally {
-      conn.close();
+    for (const c of this.live) if (c !== conn) c.close();
+    // A "reconnected" listener's exception is its own (it surfaced when it was thrown).
+    const loop = this.reconnecting?.catch(() => {});
+    if (conn && !conn.isClosed) {
+      try {
+        await conn.call(procedures.connectClose, undefined, "close");
+      } catch {
+        // The daemon (or the ssh proxy in front of it) may hang up before it replies.
+      } finally {
+        conn.close();
+      }
     }
+    await loop;
   }
 }
 

@@ -2,7 +2,7 @@
 // contract for the RPC client and the virsh transport, then what only the client does
 // (concurrency, reconnect, SSH, TLS).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import { connectLibvirt } from "../../src/libvirt/connect.js";
 import { ErrorCode, LibvirtError, QmpError } from "../../src/libvirt/errors.js";
 import { connectPeer } from "../../src/libvirt/peer.js";
 import { decodeFrame, FrameDecoder } from "../../src/libvirt/rpc/message.js";
-import { KEEPALIVE, KeepaliveProc } from "../../src/libvirt/rpc/protocol.js";
+import { KEEPALIVE, KeepaliveProc, procedures, QEMU } from "../../src/libvirt/rpc/protocol.js";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
 import {
   formatMetadata,
@@ -209,6 +209,75 @@ describe("the RPC client alone", () => {
       }
     },
     2 * MINUTE,
+  );
+
+  it(
+    "a re-registration cut off after a reconnect: one loop, one connection, close() ends both",
+    async () => {
+      // A tap in front of libvirtd that can cut every connection, and cuts the second one as
+      // soon as it asks to register a QEMU event callback: the re-registration after a reconnect.
+      const tap = join(tmpdir(), `colo-hybrid-tap-rereg-${process.pid}.sock`);
+      const open = new Set<Socket>();
+      let accepted = 0;
+      let maxOpen = 0;
+      const register = procedures.qemuMonitorEventRegister.proc;
+      const proxy = createServer((client) => {
+        const n = ++accepted;
+        open.add(client);
+        maxOpen = Math.max(maxOpen, open.size);
+        const daemonSide = connect("/run/libvirt/libvirt-sock");
+        const up = new FrameDecoder();
+        client.on("data", (c: Buffer) => {
+          const frames = up.push(c).map((f) => decodeFrame(f).header);
+          if (n === 2 && frames.some((h) => h.prog === QEMU.prog && h.proc === register)) {
+            client.destroy();
+            return;
+          }
+          daemonSide.write(c);
+        });
+        daemonSide.pipe(client);
+        for (const s of [client, daemonSide]) s.on("error", () => {});
+        client.on("close", () => {
+          open.delete(client);
+          daemonSide.destroy();
+        });
+        daemonSide.on("close", () => client.destroy());
+      }).listen(tap);
+      try {
+        const lv = await LibvirtClient.connect(`qemu+unix:///system?socket=${tap}`, {
+          reconnectMin: 20,
+          reconnectMax: 100,
+        });
+        const told = { disconnected: 0, reconnected: 0 };
+        lv.on("disconnected", () => told.disconnected++);
+        lv.on("reconnected", () => told.reconnected++);
+        try {
+          const dom = await lv.lookupByName(domain.name);
+          const qemu = collect<QemuMonitorEvent>();
+          await lv.onQemuMonitorEvent(dom, "STOP", qemu.handler);
+          for (const s of open) s.destroy();
+          await waitUntil("reconnected", () => told.reconnected > 0, 10_000, 5);
+          await new Promise((r) => setTimeout(r, 600)); // a second loop would have connected
+          expect({ accepted, open: open.size, maxOpen }).toEqual({
+            accepted: 3,
+            open: 1,
+            maxOpen: 1,
+          });
+          expect(told).toEqual({ disconnected: 1, reconnected: 1 });
+          await virsh(["suspend", domain.name]);
+          await virsh(["resume", domain.name]);
+          await qemu.until((e) => e.event === "STOP");
+        } finally {
+          await lv.close();
+        }
+        await waitUntil("every connection closed", () => open.size === 0, 2_000, 5);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(accepted).toBe(3);
+      } finally {
+        proxy.close();
+      }
+    },
+    MINUTE,
   );
 
   it("pings an idle daemon and hears its answers (keepalive)", async () => {

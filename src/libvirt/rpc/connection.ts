@@ -1,9 +1,14 @@
 // One RPC connection to a libvirt daemon over any byte stream: calls matched to replies by
 // serial, server events dispatched by program and procedure, keepalive answered and sent.
 // It does not reconnect: client.ts makes a new one when this one closes.
+//
+// Bytes that are not libvirt's protocol (a bad length, a body that does not decode) close the
+// connection. An event handler that throws is not the server's fault: its error is emitted as
+// "handlerError" and the frames after it are dispatched as usual.
 import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import { LibvirtError } from "../errors.js";
+import { directRead } from "../transport/direct-read.js";
 import { decodeBody, decodeFrame, encodeMessage, FrameDecoder, type Header } from "./message.js";
 import {
   KEEPALIVE,
@@ -14,7 +19,7 @@ import {
   type Program,
   remoteError,
 } from "./protocol.js";
-import type { XdrReader, XdrType, XdrValue } from "./xdr.js";
+import type { XdrType, XdrValue } from "./xdr.js";
 
 export interface ConnectionOptions {
   /** Default time a call may take, ms. */
@@ -47,22 +52,34 @@ interface Pending {
 /** How often pending calls are checked for their timeout, ms: one timer, not one per call. */
 const SWEEP_INTERVAL = 250;
 
-export type EventHandler = (body: XdrReader, header: Header) => void;
+export type EventHandler<T extends XdrType = XdrType> = (
+  value: XdrValue<T>,
+  header: Header,
+) => void;
+
+interface EventRoute {
+  type: XdrType;
+  handler: EventHandler;
+}
 
 /**
- * Emits "close" (with the Error that ended it, or undefined when closed on purpose) once.
+ * Emits "close" (with the Error that ended it, or undefined when closed on purpose) once, and
+ * "handlerError" (the Error an event handler threw, header) for each handler that throws.
  */
 export class RpcConnection extends EventEmitter {
   private readonly opts: ConnectionOptions;
   private readonly decoder = new FrameDecoder();
   private readonly pending = new Map<number, Pending>();
-  private readonly handlers = new Map<string, EventHandler>();
+  /** Event routes by program and procedure: (prog * 2^16 + proc), both small in practice. */
+  private readonly handlers = new Map<number, EventRoute>();
   private serial = 0;
   private closed = false;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private unanswered = 0;
-  private keepaliveEnabled = false;
+  /** performance.now() when the server was last heard from. */
+  private lastHeard = performance.now();
+  private readonly onFrame = (frame: Buffer) => this.dispatch(frame);
 
   constructor(
     private readonly stream: Duplex,
@@ -70,7 +87,14 @@ export class RpcConnection extends EventEmitter {
   ) {
     super();
     this.opts = { ...DEFAULT_CONNECTION_OPTIONS, ...options };
-    stream.on("data", (chunk: Buffer) => this.receive(chunk));
+    const direct = directRead(stream);
+    if (direct) {
+      // Reads arrive in a reused buffer, decoded before the next read.
+      direct.sink = (chunk) => this.receive(chunk, true);
+      for (const chunk of direct.early.splice(0)) this.receive(chunk);
+    } else {
+      stream.on("data", (chunk: Buffer) => this.receive(chunk));
+    }
     stream.resume(); // a transport may have paused it to read a greeting (TLS)
     stream.on("error", (e: Error) =>
       this.close(new LibvirtError("connection", `connection failed: ${e.message}`)),
@@ -84,15 +108,22 @@ export class RpcConnection extends EventEmitter {
     return this.closed;
   }
 
-  /** Handles server messages of one event procedure. */
-  onEvent(program: Program, proc: number, handler: EventHandler): void {
-    this.handlers.set(`${program.prog}:${proc}`, handler);
+  /**
+   * Handles server messages of one event procedure, decoded as `type`. A body that does not
+   * decode closes the connection; a handler that throws is reported as "handlerError".
+   */
+  onEvent<T extends XdrType>(
+    program: Program,
+    proc: number,
+    type: T,
+    handler: EventHandler<T>,
+  ): void {
+    this.handlers.set(routeKey(program.prog, proc), { type, handler: handler as EventHandler });
   }
 
   /** Starts pinging; call once the server said it supports keepalive. */
   startKeepalive(): void {
     if (this.opts.keepaliveInterval <= 0 || this.closed) return;
-    this.keepaliveEnabled = true;
     this.armKeepalive();
   }
 
@@ -160,27 +191,33 @@ export class RpcConnection extends EventEmitter {
     this.emit("close", reason);
   }
 
-  private receive(chunk: Buffer): void {
+  private receive(chunk: Buffer, transient = false): void {
     if (this.closed) return;
     this.unanswered = 0;
+    this.lastHeard = performance.now();
     try {
-      for (const frame of this.decoder.push(chunk)) this.dispatch(frame);
+      // Only decoding throws here: dispatch keeps handlers' exceptions to itself.
+      this.decoder.feed(chunk, this.onFrame, transient);
     } catch (e) {
       this.close(new LibvirtError("protocol", `bad data from the server: ${(e as Error).message}`));
     }
-    if (this.keepaliveEnabled) this.armKeepalive();
   }
 
   private dispatch(frame: Buffer): void {
+    if (this.closed) return; // a handler closed it: the rest of the chunk is moot
     const { header: h, body } = decodeFrame(frame);
     if (h.type === MessageType.reply) {
       const p = this.pending.get(h.serial);
       if (!p) return; // a reply after its call timed out
-      this.pending.delete(h.serial);
+      // Decoded while still pending: a reply that does not decode fails with the close.
       if (h.status === MessageStatus.ok) {
-        p.resolve(decodeBody(body, p.ret));
+        const value = decodeBody(body, p.ret);
+        this.pending.delete(h.serial);
+        p.resolve(value);
       } else {
-        p.reject(LibvirtError.fromRemote(decodeBody(body, remoteError)));
+        const error = LibvirtError.fromRemote(decodeBody(body, remoteError));
+        this.pending.delete(h.serial);
+        p.reject(error);
       }
       return;
     }
@@ -189,7 +226,23 @@ export class RpcConnection extends EventEmitter {
       if (h.proc === KeepaliveProc.ping) this.sendKeepalive(KeepaliveProc.pong);
       return;
     }
-    this.handlers.get(`${h.prog}:${h.proc}`)?.(body, h);
+    const route = this.handlers.get(routeKey(h.prog, h.proc));
+    if (!route) return;
+    const value = decodeBody(body, route.type);
+    try {
+      route.handler(value, h);
+    } catch (e) {
+      this.handlerFailed(e, h);
+    }
+  }
+
+  private handlerFailed(e: unknown, h: Header): void {
+    const error = e instanceof Error ? e : new Error(String(e));
+    try {
+      this.emit("handlerError", error, h);
+    } catch {
+      // A "handlerError" listener that throws has nowhere further to report to.
+    }
   }
 
   private sendKeepalive(proc: number): void {
@@ -204,18 +257,31 @@ export class RpcConnection extends EventEmitter {
     this.stream.write(encodeMessage(h, { kind: "void" }, undefined));
   }
 
-  private armKeepalive(): void {
-    clearTimeout(this.keepaliveTimer);
-    this.keepaliveTimer = setTimeout(() => {
-      if (this.unanswered >= this.opts.keepaliveCount) {
-        const silent = this.opts.keepaliveInterval * (this.opts.keepaliveCount + 1);
-        this.close(new LibvirtError("timeout", `no answer from the server for ${silent} ms`));
-        return;
-      }
-      this.unanswered++;
-      this.sendKeepalive(KeepaliveProc.ping);
-      this.armKeepalive();
-    }, this.opts.keepaliveInterval);
+  // One timer, not one per message: when it fires it looks at when the server was last heard
+  // and either pings (silent for a whole interval) or waits out the rest of the interval.
+  private armKeepalive(delay = this.opts.keepaliveInterval): void {
+    this.keepaliveTimer = setTimeout(() => this.keepaliveDue(), delay);
     this.keepaliveTimer.unref();
   }
+
+  private keepaliveDue(): void {
+    if (this.closed) return;
+    const interval = this.opts.keepaliveInterval;
+    const quiet = performance.now() - this.lastHeard;
+    if (this.unanswered === 0 && quiet < interval) {
+      this.armKeepalive(interval - quiet);
+      return;
+    }
+    if (this.unanswered >= this.opts.keepaliveCount) {
+      const silent = interval * (this.opts.keepaliveCount + 1);
+      this.close(new LibvirtError("timeout", `no answer from the server for ${silent} ms`));
+      return;
+    }
+    this.unanswered++;
+    this.sendKeepalive(KeepaliveProc.ping);
+    this.armKeepalive();
+  }
 }
+
+/** One number for a program and procedure (procedures are 16-bit; others match nothing). */
+const routeKey = (prog: number, proc: number) => (proc >>> 16 === 0 ? prog * 0x10000 + proc : -1);

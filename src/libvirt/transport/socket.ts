@@ -1,8 +1,9 @@
-// Local unix socket and plain TCP: a socket, once connected.
+// Local unix socket and plain TCP: a socket, once connected, read directly (direct-read.ts).
 import { existsSync } from "node:fs";
-import { createConnection, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
+import { connectDirect } from "./direct-read.js";
 
 /** Where the local daemon listens: the modular virtqemud when it runs, else libvirtd. */
 export function localSocketPath(uri: LibvirtUri): string {
@@ -16,30 +17,65 @@ export function localSocketPath(uri: LibvirtUri): string {
   return existsSync(modular) ? modular : `${runtime}/libvirt-sock`;
 }
 
-export function connected(socket: Socket, what: string, timeoutMs: number): Promise<Socket> {
+/** The error an abandoned attempt rejects with. */
+export const abandoned = (what: string) => new LibvirtError("connection", `${what}: abandoned`);
+
+/**
+ * Calls `onAbort` once if `signal` aborts before `done` is called; `done` stops listening.
+ * (`signal` already aborted: calls it at once.)
+ */
+export function onAbort(signal: AbortSignal | undefined, onAbort: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    onAbort();
+    return () => {};
+  }
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
+export function connected(
+  socket: Socket,
+  what: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const fail = (e: LibvirtError) => {
+      clearTimeout(timer);
+      done();
       socket.destroy();
-      reject(new LibvirtError("timeout", `${what}: no connection within ${timeoutMs} ms`));
-    }, timeoutMs);
+      reject(e);
+    };
+    const timer = setTimeout(
+      () => fail(new LibvirtError("timeout", `${what}: no connection within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const done = onAbort(signal, () => fail(abandoned(what)));
+    const onError = (e: Error) => fail(new LibvirtError("connection", `${what}: ${e.message}`));
+    socket.once("error", onError);
     socket.once("connect", () => {
       clearTimeout(timer);
+      done();
+      socket.off("error", onError);
       resolve(socket);
-    });
-    socket.once("error", (e) => {
-      clearTimeout(timer);
-      reject(new LibvirtError("connection", `${what}: ${e.message}`));
     });
   });
 }
 
-export function openUnix(uri: LibvirtUri, timeoutMs: number): Promise<Socket> {
+export function openUnix(
+  uri: LibvirtUri,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Socket> {
   const path = localSocketPath(uri);
-  return connected(createConnection(path), `cannot connect to ${path}`, timeoutMs);
+  return connected(connectDirect({ path }), `cannot connect to ${path}`, timeoutMs, signal);
 }
 
-export function openTcp(uri: LibvirtUri, timeoutMs: number): Promise<Socket> {
+export function openTcp(uri: LibvirtUri, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   const host = uri.host as string;
   const port = uri.port ?? 16509;
-  return connected(createConnection(port, host), `cannot connect to ${host}:${port}`, timeoutMs);
+  // Nagle off: every frame is one write, and waiting to coalesce only delays a reply.
+  const socket = connectDirect({ port, host, noDelay: true });
+  return connected(socket, `cannot connect to ${host}:${port}`, timeoutMs, signal);
 }

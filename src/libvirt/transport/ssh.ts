@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { Duplex } from "node:stream";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
+import { abandoned, onAbort } from "./socket.js";
 
 /** Single-quotes `s` for sh. */
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
@@ -42,7 +43,7 @@ export function sshArgs(uri: LibvirtUri): string[] {
   return args;
 }
 
-export function openSsh(uri: LibvirtUri, timeoutMs: number): Promise<Duplex> {
+export function openSsh(uri: LibvirtUri, timeoutMs: number, signal?: AbortSignal): Promise<Duplex> {
   const binary = uri.params.get("command") ?? "ssh";
   const child = spawn(binary, sshArgs(uri), { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
@@ -65,16 +66,21 @@ export function openSsh(uri: LibvirtUri, timeoutMs: number): Promise<Duplex> {
     if (child.exitCode === null) child.kill();
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stream.destroy();
-      reject(new LibvirtError("timeout", `${what}: no connection within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once("error", (e) => {
+    const fail = (e: LibvirtError) => {
       clearTimeout(timer);
-      reject(failure(e.message));
-    });
+      done();
+      stream.destroy();
+      reject(e);
+    };
+    const timer = setTimeout(
+      () => fail(new LibvirtError("timeout", `${what}: no connection within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const done = onAbort(signal, () => fail(abandoned(what)));
+    child.once("error", (e) => fail(failure(e.message)));
     child.once("spawn", () => {
       clearTimeout(timer);
+      done();
       resolve(stream);
     });
   });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
+import { abandoned, onAbort } from "./socket.js";
 
 export interface PkiFiles {
   ca: string;
@@ -49,7 +50,11 @@ function read(path: string, what: string): Buffer {
   }
 }
 
-export function openTls(uri: LibvirtUri, timeoutMs: number): Promise<TLSSocket> {
+export function openTls(
+  uri: LibvirtUri,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<TLSSocket> {
   const files = pkiFiles(uri);
   const host = uri.host as string;
   const port = uri.port ?? 16514;
@@ -63,10 +68,13 @@ export function openTls(uri: LibvirtUri, timeoutMs: number): Promise<TLSSocket> 
     key: read(files.key, "client key"),
     rejectUnauthorized: verify,
   });
+  // Nagle off: every frame is one write, and waiting to coalesce only delays a reply.
+  socket.setNoDelay(true);
   const what = `TLS connection to ${host}:${port}`;
   return new Promise((resolve, reject) => {
     const fail = (e: LibvirtError) => {
       clearTimeout(timer);
+      done();
       socket.destroy();
       reject(e);
     };
@@ -74,6 +82,7 @@ export function openTls(uri: LibvirtUri, timeoutMs: number): Promise<TLSSocket> 
       () => fail(new LibvirtError("timeout", `${what}: no answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
+    const done = onAbort(signal, () => fail(abandoned(what)));
     socket.once("error", (e) => fail(new LibvirtError("connection", `${what}: ${e.message}`)));
     socket.once("secureConnect", () => {
       socket.once("readable", () => {
@@ -88,6 +97,7 @@ export function openTls(uri: LibvirtUri, timeoutMs: number): Promise<TLSSocket> 
           return;
         }
         clearTimeout(timer);
+        done();
         socket.removeAllListeners("error");
         resolve(socket);
       });
