@@ -25,10 +25,15 @@ export function superviseArgs(uuid: string): string[] {
 /**
  * node's options for an agent: V8's lite mode (no optimizing compiler) halves the memory an
  * agent adds to node's own, at no CPU cost at its event rates (bench/agent-footprint.ts); it
- * cannot have WebAssembly, which the agent does not use, and says so on stderr unless told. The
- * systemd unit's ExecStart gives the same (test/hook/unit.test.ts checks).
+ * cannot have WebAssembly, which the agent does not use, and says so on stderr unless told. A
+ * 1 MB young generation suits its small, short-lived objects. The systemd unit's ExecStart
+ * gives the same (test/hook/unit.test.ts checks).
  */
-export const AGENT_NODE_OPTIONS: readonly string[] = ["--lite-mode", "--no-expose-wasm"];
+export const AGENT_NODE_OPTIONS: readonly string[] = [
+  "--lite-mode",
+  "--no-expose-wasm",
+  "--max-semi-space-size=1",
+];
 
 /**
  * A supervised agent's argv after its script. The instance is the one its systemd unit gets
