@@ -2,8 +2,9 @@
 // test/lab/hung-secondary.test.ts runs it), a client sends HTTP GETs to the primary's
 // /cgi-bin/fixed one after another (the next as soon as the last is answered; 20 ms after a
 // failure), and the secondary's QEMU is SIGSTOPped for 30 s. COLO gives no sign of a hang: it is
-// the agent's heartbeat (query-status every peer-timeout/3, no answer within peer-timeout) that
-// finds it, yanks the primary's migration channel and fails the primary over.
+// the agent's heartbeat (query-status half of peer-timeout after the secondary's last sign of
+// life, none within peer-timeout) that finds it, yanks the primary's migration channel and fails
+// the primary over.
 //
 // The anchor, measured in the same run on a fresh pair: the same drill with the secondary's QEMU
 // SIGKILLed instead. Its sockets close, COLO on the primary ends at once (COLO_EXIT) and the

@@ -151,7 +151,10 @@ export class PairController {
         return;
       case "qemu-event":
         if (input.side === "own") this.onOwnEvent(input.event, input.t, input.details);
-        else if (input.event === "RESUME") this.onSecondaryResume();
+        else {
+          this.alive();
+          if (input.event === "RESUME") this.onSecondaryResume();
+        }
         return;
       case "domain-stopped":
         this.stopWatching();
@@ -325,6 +328,7 @@ export class PairController {
     } else if (read.type === "checkpoint-end" && this.checkpointOpen) {
       this.checkpointOpen = false;
       this.untimer("checkpoint");
+      this.alive(); // the secondary took the checkpoint
       this.feed(read);
     }
   }
@@ -481,9 +485,11 @@ export class PairController {
   }
 
   /**
-   * Starts watching the secondary: its QEMU is asked whether it runs every heartbeat, and
-   * peer-timeout without an answer (counted from the last one, so that the stall, whenever it
-   * began, is found within peer-timeout) is a hang.
+   * Starts watching the secondary: its QEMU is asked whether it runs a heartbeat after its last
+   * sign of life, and peer-timeout without one (counted from the last, so that the stall,
+   * whenever it began, is found within peer-timeout) is a hang. A checkpoint under way is
+   * exempt: the secondary answers nothing while it loads one, and the checkpoint's own bound
+   * covers it.
    */
   private watch(): void {
     if (!this.watching()) return;
@@ -500,10 +506,15 @@ export class PairController {
   /** The secondary's QEMU answered (an error is an answer too: a lost link is `libvirt-lost`). */
   private answered(): void {
     this.heartbeatInFlight = false;
+    this.alive();
+  }
+
+  /** A sign of life from the secondary: the deadline counts from now, the next ask waits. */
+  private alive(): void {
     if (!this.watching()) return;
     const { peerTimeoutMs, heartbeatMs } = livenessOf(this.params);
     this.timer("peer-timeout", peerTimeoutMs);
-    this.timer("heartbeat", heartbeatMs);
+    if (!this.heartbeatInFlight) this.timer("heartbeat", heartbeatMs);
   }
 
   private watching(): boolean {
@@ -621,6 +632,7 @@ export class PairController {
         return;
       case "hold":
         this.clear("hold");
+        this.alive();
         this.stopSettled();
         return;
       case "heartbeat":
@@ -740,7 +752,7 @@ export class PairController {
         if (this.watching()) this.beat();
         return;
       case "peer-timeout":
-        if (this.heartbeatInFlight && this.watching())
+        if (this.heartbeatInFlight && this.watching() && !this.checkpointOpen)
           this.onHung(`its QEMU has not answered in ${livenessOf(this.params).peerTimeoutMs} ms`);
         return;
       case "checkpoint":
@@ -807,7 +819,7 @@ export class PairController {
     this.feed({ type: "set-params", t: this.now, patch });
     if (this.native && this.inColo) this.setNativeParams();
     // A new peer-timeout counts from now.
-    if (this.watching() && !this.heartbeatInFlight) this.answered();
+    if (!this.heartbeatInFlight) this.alive();
     const shown = Object.entries(patch)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(" ");

@@ -5,9 +5,9 @@
 import type { Params } from "../colo/params.js";
 
 export interface Liveness {
-  /** How often the primary's agent asks the secondary's QEMU whether it runs, ms. */
+  /** How long after the secondary's last sign of life the primary's agent asks whether it runs, ms. */
   heartbeatMs: number;
-  /** No answer for this long since the last one: the secondary is hung, ms. */
+  /** No sign of life for this long, outside a checkpoint: the secondary is hung, ms. */
   peerTimeoutMs: number;
   /** A checkpoint (primary STOP → RESUME) longer than this: the pair is hung, ms. */
   checkpointMs: number;
@@ -16,9 +16,10 @@ export interface Liveness {
 export function livenessOf(params: Params): Liveness {
   const peerTimeoutMs = params.peerTimeout;
   return {
-    // Asked a quarter of the timeout after each answer: an answer up to three quarters of it
-    // late is no hang, and a stall is found within the timeout of the last answer.
-    heartbeatMs: Math.max(25, Math.round(peerTimeoutMs / 4)),
+    // Asked half the timeout after the last sign of life (an answer, an event, a checkpoint's
+    // end): an answer up to half of it late is no hang, a stall is found within the timeout, and
+    // passive mode, whose holds come more often than that, needs no heartbeat at all.
+    heartbeatMs: Math.max(25, Math.round(peerTimeoutMs / 2)),
     peerTimeoutMs,
     // Pauses are 25–100 ms under TCG; a checkpoint carries at most one period's dirty pages.
     checkpointMs: 4 * peerTimeoutMs,

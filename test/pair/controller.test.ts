@@ -207,6 +207,41 @@ describe("the pair controller", () => {
     expect(d.c.status(d.now).lastError).toBe("");
   });
 
+  it("a checkpoint the secondary takes longer than peer-timeout to load is no hang", () => {
+    const d = Drive.primaryInColo();
+    const { heartbeatMs, peerTimeoutMs } = livenessOf(DEFAULT_PARAMS);
+    d.advance(heartbeatMs);
+    const ask = d.one((w) => w.kind === "qmp" && w.command === "query-status");
+    d.event("STOP"); // the secondary answers nothing while it loads the checkpoint
+    d.advance(2 * peerTimeoutMs);
+    expect(d.qmp("yank")).toHaveLength(0);
+    d.event("RESUME"); // it took the checkpoint: alive, the deadline counts from now
+    d.advance(peerTimeoutMs - 1);
+    expect(d.qmp("yank")).toHaveLength(0);
+    d.advance(1); // and the ask still unanswered a whole peer-timeout later is a hang
+    expect(d.qmp("yank")).toHaveLength(1);
+    expect(d.work.has(ask)).toBe(true);
+  });
+
+  it("in passive mode the holds are the secondary's sign of life: no heartbeat goes out", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.advance(0);
+    d.settle();
+    const asks = () =>
+      d.count(
+        (o) => o.type === "work" && o.work.kind === "qmp" && o.work.command === "query-status",
+      );
+    const before = asks();
+    for (let i = 0; i < 20; i++) {
+      d.advance(300); // passive-time and a checkpoint
+      d.event("RESUME", undefined, "peer");
+      d.done(d.one((w) => w.kind === "qmp" && w.command === "stop"));
+    }
+    expect(asks()).toBe(before);
+    expect(d.qmp("yank")).toHaveLength(0);
+  });
+
   it("watches the secondary again once its libvirt is back", () => {
     const d = Drive.primaryInColo();
     d.advance(livenessOf(DEFAULT_PARAMS).heartbeatMs);
