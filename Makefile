@@ -9,15 +9,13 @@ all: build
 setup:
 	bash scripts/setup.sh
 
-dist/colo-hybrid.mjs: $(shell find src -name '*.ts') package-lock.json
-	$(NODE_BIN)/esbuild src/cli/main.ts --bundle --platform=node --target=node18 --format=esm \
-	  --banner:js='#!/usr/bin/env node' --outfile=$@ --log-level=warning
-	chmod +x $@
+# The command and the agent (scripts/bundle.ts says how the node bundles are built).
+dist/colo-hybrid.mjs: $(shell find src -name '*.ts') scripts/bundle.ts package-lock.json
+	$(NODE_BIN)/tsx scripts/bundle.ts src/cli/main.ts $@ --executable
 
 # The libvirt hook's node part, and the agents' supervisor where systemd does not run (src/hook/).
-dist/colo-hybrid-hook.mjs: $(shell find src -name '*.ts') package-lock.json
-	$(NODE_BIN)/esbuild src/hook/main.ts --bundle --platform=node --target=node18 --format=esm \
-	  --outfile=$@ --log-level=warning
+dist/colo-hybrid-hook.mjs: $(shell find src -name '*.ts') scripts/bundle.ts package-lock.json
+	$(NODE_BIN)/tsx scripts/bundle.ts src/hook/main.ts $@
 
 build: dist/colo-hybrid.mjs dist/colo-hybrid-hook.mjs
 
@@ -74,7 +72,7 @@ DIST_NAME := colo-hybrid-$(VERSION)
 TARBALL := build/packages/$(DIST_NAME).tar.xz
 # The tarball: the bundles, their sources and what installs them, not the tests (they need a
 # development checkout). Untracked files count, ignored ones do not.
-DIST_FILES := $(wildcard $(shell git ls-files -co --exclude-standard src cockpit hooks packaging docs \
+DIST_FILES := $(wildcard $(shell git ls-files -co --exclude-standard src cockpit hooks packaging docs scripts \
   README.md Makefile package.json package-lock.json tsconfig.json 2>/dev/null))
 dist: $(TARBALL)
 $(TARBALL): $(DIST_FILES) $(BUNDLES) dist/cockpit/index.js

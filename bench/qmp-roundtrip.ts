@@ -1,24 +1,28 @@
-// QMP round trip through libvirt's passthrough, on one paused TCG domain, three ways:
-//   (a) colo-hybrid's RPC client (LibvirtClient), one persistent connection;
+// QMP round trip through libvirt's passthrough, on one paused TCG domain:
+//   (a) colo-hybrid's RPC client (LibvirtClient), one persistent connection, in a process of its
+//       own bundled and started as an agent is (its node flags), bench/support/qmp-timer.ts;
 //   (b) the anchor: libvirt's own C client via python3-libvirt (libvirt_qemu.qemuMonitorCommand),
-//       one persistent connection, in a python3 process that runs batches on request;
+//       one persistent connection, bench/support/python-qmp.py;
+//   (a') as (a) with node's default flags, for comparison;
 //   (c) `virsh qemu-monitor-command`, one process per call, as scripts do it.
-// (a) and (b) run in the same run, interleaved: ROUNDS rounds of BATCH calls each, which goes
-// first alternating, so the host's background load (and libvirtd settling after the domain
-// started) falls on both alike rather than on whichever ran first.
+// (a), (b) and (a') are driven alike and interleaved: ROUNDS rounds of BATCH calls each, in an
+// order that rotates, so that the host's background load (and libvirtd settling after the
+// domain started) falls on all alike rather than on whichever ran first.
 // Then event delivery latency: QEMU's own timestamp of STOP/RESUME to our callback.
 // Needs root; starts libvirtd (tests' harness) and defines, then removes, its own domain.
-// Last line: ours/anchor for the median and the p99 (goal <= 1.2 each) and virsh/ours for the
+// Last line: (a)/(b) for the median and the p99 (goal <= 1.2 each) and virsh/ours for the
 // median (goal >= 10). Usage: make bench
 import { execFile, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import { AGENT_NODE_OPTIONS } from "../src/hook/pidfile.js";
 import type { QemuMonitorEvent } from "../src/libvirt/api.js";
 import { LibvirtClient } from "../src/libvirt/client.js";
 import { defineTestDomain, startLibvirtd } from "../test/support/services.js";
+import { bundle } from "./support/lab-agent.js";
 
 const run = promisify(execFile);
-const ROUNDS = 20;
+const ROUNDS = 21;
 const BATCH = 100;
 const N_FAST = ROUNDS * BATCH;
 const WARMUP = 300;
@@ -26,88 +30,66 @@ const N_VIRSH = 100;
 const N_EVENTS = 200;
 const COMMAND = "query-status";
 
-// The anchor, as bench/support/python-qmp.py times it, kept connected across batches: each
-// line "N" on stdin runs N timed calls and answers with their times (ms) as one JSON line.
-const ANCHOR = `
-import json, sys, time
-import libvirt, libvirt_qemu
-uri, name, command, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-conn = libvirt.open(uri)
-dom = conn.lookupByName(name)
-cmd = json.dumps({"execute": command})
-for _ in range(warmup):
-    libvirt_qemu.qemuMonitorCommand(dom, cmd, 0)
-print("ready", flush=True)
-for line in sys.stdin:
-    times = []
-    for _ in range(int(line)):
-        t0 = time.perf_counter()
-        libvirt_qemu.qemuMonitorCommand(dom, cmd, 0)
-        times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps(times), flush=True)
-conn.close()
-`;
+interface Stats {
+  median: number;
+  p99: number;
+}
 
-function stats(ms: number[]): { median: number; p99: number } {
+function stats(ms: number[]): Stats {
   const s = [...ms].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
   return { median: at(0.5), p99: at(0.99) };
 }
-const show = (label: string, x: { median: number; p99: number }, n: number) =>
+const show = (label: string, x: Stats, n: number) =>
   console.log(
-    `${label.padEnd(34)} median ${x.median.toFixed(3)} ms  p99 ${x.p99.toFixed(3)} ms  (${n} calls)`,
+    `${label.padEnd(42)} median ${x.median.toFixed(3)} ms  p99 ${x.p99.toFixed(3)} ms  (${n} calls)`,
   );
 
-/** The anchor process: `batch(n)` resolves with n round-trip times. */
-async function startAnchor(domainName: string) {
-  const py = spawn(
-    "/usr/bin/python3",
-    ["-c", ANCHOR, "qemu:///system", domainName, COMMAND, String(WARMUP)],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();
+/** A timer process (python-qmp.py's protocol): `batch(n)` adds n round-trip times to `times`. */
+async function startTimer(command: string, args: string[]) {
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<string> => {
     const line = await lines.next();
-    if (line.done) throw new Error(`the python3-libvirt anchor exited (${py.exitCode})`);
+    if (line.done) throw new Error(`${command} ${args[0]} exited (${child.exitCode})`);
     return line.value;
   };
-  if ((await next()) !== "ready") throw new Error("the python3-libvirt anchor did not start");
+  if ((await next()) !== "ready") throw new Error(`${command} ${args[0]} did not start`);
+  const times: number[] = [];
   return {
-    batch: async (n: number): Promise<number[]> => {
-      py.stdin.write(`${n}\n`);
-      return JSON.parse(await next()) as number[];
+    times,
+    batch: async (n: number): Promise<void> => {
+      child.stdin.write(`${n}\n`);
+      times.push(...(JSON.parse(await next()) as number[]));
     },
-    stop: () => py.stdin.end(),
+    stop: () => child.stdin.end(),
   };
 }
 
 await startLibvirtd();
 const domain = await defineTestDomain(undefined, { paused: true });
 try {
+  const timerArgs = [domain.name, COMMAND, String(WARMUP)];
+  const ours = await bundle("bench/support/qmp-timer.ts", "qmp-timer.mjs");
+  const timers = [
+    await startTimer(process.execPath, [
+      ...AGENT_NODE_OPTIONS,
+      ours,
+      "qemu:///system",
+      ...timerArgs,
+    ]),
+    await startTimer("/usr/bin/python3", [
+      "bench/support/python-qmp.py",
+      "qemu:///system",
+      ...timerArgs,
+    ]),
+    await startTimer(process.execPath, [ours, "qemu:///system", ...timerArgs]),
+  ] as const;
+  for (let round = 0; round < ROUNDS; round++)
+    for (let i = 0; i < timers.length; i++) await timers[(round + i) % timers.length]?.batch(BATCH);
+  for (const t of timers) t.stop();
   const lv = await LibvirtClient.connect("qemu:///system");
   const dom = await lv.lookupByName(domain.name);
-  const anchor = await startAnchor(domain.name);
-
-  for (let i = 0; i < WARMUP; i++) await lv.qmp(dom, COMMAND); // JIT, libvirt caches
-  const ours: number[] = [];
-  const python: number[] = [];
-  const oursBatch = async () => {
-    for (let i = 0; i < BATCH; i++) {
-      const t0 = performance.now();
-      await lv.qmp(dom, COMMAND);
-      ours.push(performance.now() - t0);
-    }
-  };
-  for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 0) {
-      await oursBatch();
-      python.push(...(await anchor.batch(BATCH)));
-    } else {
-      python.push(...(await anchor.batch(BATCH)));
-      await oursBatch();
-    }
-  }
-  anchor.stop();
 
   const virsh: number[] = [];
   const cmd = JSON.stringify({ execute: COMMAND });
@@ -131,14 +113,15 @@ try {
   await sub.close();
   await lv.close();
 
-  const a = stats(ours);
-  const b = stats(python);
+  const [a, b, aDefault] = timers.map((t) => stats(t.times)) as [Stats, Stats, Stats];
   const c = stats(virsh);
   const ev = stats(latency);
   console.log(`domain ${domain.name} (paused, TCG); command ${COMMAND}; node ${process.version}`);
-  console.log(`(a) and (b) interleaved: ${ROUNDS} rounds of ${BATCH} calls each`);
-  show("(a) colo-hybrid RPC client", a, N_FAST);
+  console.log(`(a), (b), (a') interleaved: ${ROUNDS} rounds of ${BATCH} calls each`);
+  console.log(`the agent's node flags: ${AGENT_NODE_OPTIONS.join(" ")}`);
+  show("(a) colo-hybrid RPC client, agent's flags", a, N_FAST);
   show("(b) python3-libvirt (C client)", b, N_FAST);
+  show("(a') the same, node's default flags", aDefault, N_FAST);
   show("(c) virsh, one process per call", c, N_VIRSH);
   show("event: QEMU timestamp -> callback", ev, latency.length);
   console.log(

@@ -5,12 +5,13 @@
 // The floor, measured in the same run on the same pair under the same divergent load: the same
 // hold done with nothing but the hold (bench/support/stop-holder.ts). With the agent stopped
 // (SIGTERM) and the primary's period set to passive-time as the agent sets it, a process of its
-// own, bundled like the agent, reaching the secondary the way the agent does (connectPeer, one
-// libvirt connection for the RESUME subscription and the `stop`), answers every RESUME with a
-// QMP `stop` at once. The interval is then made of what any agent must go through (QEMU's event
+// own, bundled and started like the agent (its node flags), reaching the secondary the way the
+// agent does (connectPeer, one libvirt connection for the RESUME subscription and the `stop`),
+// answers every RESUME with a QMP `stop` at once. The interval is then made of what any agent must go through (QEMU's event
 // → libvirtd → the client's socket → node's event loop → the `stop` back through libvirtd →
 // QEMU stopping a TCG guest just resumed from a checkpoint), and lacks only the agent's own work:
-// its controller's decision, its heartbeat on the same connection, its other events and timers.
+// its controller's decision, its heartbeat (none in passive mode: the holds are the secondary's
+// sign of life), its other events and timers.
 // The RESUMEs are the same ones too: checkpoints' ends under the same load, not a `cont` on a
 // quiet guest. That variant (the floor's RESUME caused by our own `cont`, 30 ms after a hold,
 // at most once a second) is printed beside it, for comparison only.
@@ -24,12 +25,13 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
+import { AGENT_NODE_OPTIONS } from "../src/hook/pidfile.js";
 import type { QemuMonitorEvent } from "../src/libvirt/api.js";
 import { runLoad } from "../test/lab/load.js";
 import { bundle, labAgent, percentile } from "./support/lab-agent.js";
 
 const BLOCK_SECONDS = 30;
-const ROUNDS = 2;
+const ROUNDS = 4;
 const RATE = 2;
 const PERIOD = 3000;
 const GOAL_MS = 1;
@@ -48,9 +50,11 @@ interface Block {
 const lab = await labAgent({ "colo-period": PERIOD, "passive-count": 100_000 });
 const holderBundle = await bundle("bench/support/stop-holder.ts", "stop-holder.mjs");
 const { lv, primary, secondary } = lab.pair;
-const holder = spawn(process.execPath, [holderBundle, "qemu:///system", secondary.dom.name], {
-  stdio: ["pipe", "pipe", "inherit"],
-});
+const holder = spawn(
+  process.execPath,
+  [...AGENT_NODE_OPTIONS, holderBundle, "qemu:///system", secondary.dom.name],
+  { stdio: ["pipe", "pipe", "inherit"] },
+);
 const holderLines = createInterface({ input: holder.stdout })[Symbol.asyncIterator]();
 const holderSays = async (expected: string) => {
   const { value } = await holderLines.next();

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { bundleNode } from "../../scripts/bundle.js";
 import type { ParamPatch } from "../../src/colo/params.js";
 import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { type LabPair, startPair } from "../../test/lab/pair.js";
@@ -78,16 +78,7 @@ process.once("exit", () => rmSync(scratch, { recursive: true, force: true }));
 /** Bundles an entry point as the Makefile bundles the CLI; returns the bundle's path. */
 export async function bundle(entry: string, name: string): Promise<string> {
   const outfile = join(scratch, name);
-  await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: "node",
-    target: "node18",
-    format: "esm",
-    banner: { js: "#!/usr/bin/env node" },
-    outfile,
-    logLevel: "warning",
-  });
+  await bundleNode(entry, outfile, true);
   return outfile;
 }
 

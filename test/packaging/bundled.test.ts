@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { type BuildOptions, build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { NODE_BUNDLE } from "../../scripts/bundle.js";
 
-const NODE_BUNDLE: BuildOptions = { platform: "node", format: "esm", target: "node18" };
 const PAGE_BUNDLE: BuildOptions = {
   format: "iife",
   jsx: "automatic",
