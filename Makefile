@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup build lint format typecheck test check demo demo-stop bench bench-agent clean install-hook
+.PHONY: all setup build lint format typecheck test check demo demo-stop demo-replay bench bench-agent clean install-hook
 
 all: build
 
@@ -125,12 +125,17 @@ test: build
 
 check: setup lint typecheck test
 
-# A live COLO pair on this host under a phase-changing load; it stays up until demo-stop.
+# The product on this host (demo/live.ts): its packages installed, a live COLO pair whose agents
+# the hook started, a load in phases, the Cockpit page; it stays up until demo-stop, which
+# removes all the demo added. demo-replay: the same load's checkpoints replayed through the policy.
 demo: setup build
-	$(NODE_BIN)/tsx test/lab/demo.ts start
+	$(NODE_BIN)/tsx demo/main.ts start
 
 demo-stop:
-	$(NODE_BIN)/tsx test/lab/demo.ts stop
+	$(NODE_BIN)/tsx demo/main.ts stop
+
+demo-replay: setup build
+	$(NODE_BIN)/tsx demo/main.ts replay
 
 bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts

@@ -4,14 +4,13 @@
 // port with a local session (no login: the session is this user's, root here), and Debian's
 // chromium driven by playwright-core. The lab test reuses startPageSession with a real agent.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { hasExited, watchDaemon } from "../support/daemon.js";
 import { DAEMON_ENV, run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
-import { isAlive, waitGone } from "../support/processes.js";
+import { processGroup, waitGone } from "../support/processes.js";
 import { freePort } from "../support/sockets.js";
 import { ensureSystemBus } from "../support/system-bus.js";
 
@@ -38,26 +37,6 @@ export interface CockpitWs {
   pageUrl(route?: readonly string[]): string;
   log(): string;
   stop(): Promise<void>;
-}
-
-/**
- * Processes of process group `pgid`, from /proc: cockpit-ws, its bridges and what each bridge
- * starts for its session (a session dbus-daemon, an ssh-agent), which outlive the bridge.
- */
-function processGroup(pgid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Fields after "(comm)": state, ppid, pgrp, ...
-      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (group === pgid && isAlive(Number(entry))) out.push(Number(entry));
-    } catch {
-      // Gone while listing.
-    }
-  }
-  return out;
 }
 
 /** cockpit-ws serving the packages under `dataHome` (and the host's own) to 127.0.0.1 only. */

@@ -33,6 +33,8 @@ export interface LoadOptions {
   timeoutMs: number;
   /** A single request's limit; default 10 s. */
   requestTimeoutMs?: number;
+  /** Told of each request's outcome as it comes, for progress. */
+  onOutcome?: (phase: PhaseKind, outcome: "correct" | "wrong" | "error") => void;
 }
 
 export interface Latency {
@@ -198,15 +200,18 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       const record = (o: Outcome): void => {
         if ("error" in o) {
           result.errors[o.error] = (result.errors[o.error] ?? 0) + 1;
+          opts.onOutcome?.(phase.kind, "error");
           return;
         }
         result.ok++;
         latencies.push(o.ms);
         if (correct(o.body)) {
           result.correct++;
+          opts.onOutcome?.(phase.kind, "correct");
         } else {
           result.wrong++;
           result.firstWrong ??= o.body.slice(0, MAX_SHOWN_BODY);
+          opts.onOutcome?.(phase.kind, "wrong");
         }
       };
       for (let k = 0; k < plannedRequests(phase); k++) {

@@ -24,17 +24,31 @@ import { HOSTS_CONF } from "../../src/libvirt/hosts-conf.js";
 import { domainXml, metadataElement, newUuid, removeDomain } from "../hook/domains.js";
 import { node18 } from "../support/cli.js";
 import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
-import { commandLine, daemonPid, isAlive, waitGone } from "../support/processes.js";
+import {
+  daemonPid,
+  isAlive,
+  processesRunning,
+  processGroup,
+  waitGone,
+} from "../support/processes.js";
 import { restartLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
 import { acceptsConnection, freePort } from "../support/sockets.js";
 import { GiveUp, waitUntil } from "../support/wait.js";
-import { buildPackages, deb, NAMES } from "./packages.js";
+import {
+  apt,
+  buildPackages,
+  deb,
+  dpkgField,
+  dpkgStatus,
+  NAMES,
+  owner,
+  purgeIfInstalled,
+} from "./packages.js";
 
 const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
 const LIB = "/usr/lib/colo-hybrid";
 const COMMAND = "/usr/bin/colo-hybrid";
 const PAGE = "/usr/share/cockpit/colo-hybrid";
-const APT_ENV = { ...DAEMON_ENV, DEBIAN_FRONTEND: "noninteractive" };
 
 interface Domain {
   name: string;
@@ -50,31 +64,8 @@ let early: Domain;
 /** What dpkg listed for our packages once installed: path and whether it is a directory. */
 let listed: { path: string; dir: boolean }[] = [];
 
-const apt = (args: string[]) => run("apt-get", args, { timeoutMs: 300_000, env: APT_ENV });
 /** The installed command, as root runs it. */
 const command = (args: string[]) => run(COMMAND, args, { env: DAEMON_ENV });
-
-/** A dpkg-query -W format of one field (dpkg's own ${field} syntax). */
-const dpkgField = (field: string) => `-f=\${${field}}`;
-
-/** dpkg's word for a package: installed, config-files, not-installed. */
-async function dpkgStatus(name: string): Promise<string> {
-  try {
-    return (await run("dpkg-query", ["-W", dpkgField("db:Status-Status"), name])).stdout;
-  } catch (e) {
-    if (e instanceof CommandError) return "not-installed";
-    throw e;
-  }
-}
-
-async function owner(path: string): Promise<string | undefined> {
-  try {
-    return (await run("dpkg-query", ["-S", path])).stdout.split(":")[0];
-  } catch (e) {
-    if (e instanceof CommandError) return undefined;
-    throw e;
-  }
-}
 
 async function defineProtected(role: string): Promise<Domain> {
   const domain = { name: `${TEST_DOMAIN_PREFIX}packaged-${role}`, uuid: newUuid() };
@@ -86,35 +77,7 @@ async function defineProtected(role: string): Promise<Domain> {
 }
 
 /** Live processes running a file of the installed package: supervisors and agents. */
-function ourProcesses(): { pid: number; argv: string[] }[] {
-  const found: { pid: number; argv: string[] }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    const argv = /^\d+$/.test(entry) ? commandLine(Number(entry)) : undefined;
-    if (argv?.some((a) => a.startsWith(`${LIB}/`))) found.push({ pid: Number(entry), argv });
-  }
-  return found;
-}
-
-/** Live members of a process group, from /proc. */
-function groupMembers(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (group === pgid && isAlive(Number(entry))) members.push(Number(entry));
-    } catch {
-      // Gone while listing.
-    }
-  }
-  return members;
-}
-
-async function purgeIfInstalled(): Promise<void> {
-  const states = await Promise.all(NAMES.map(dpkgStatus));
-  if (states.some((s) => s !== "not-installed")) await apt(["purge", "-y", ...NAMES]);
-}
+const ourProcesses = () => processesRunning(LIB);
 
 /** QEMU hooks libvirt would run besides ours. */
 function otherQemuHooks(): string[] {
@@ -273,8 +236,8 @@ describe("the .deb, installed", () => {
       }
     } finally {
       // cockpit-ws, its bridge and what the bridge started for the session.
-      for (const pid of groupMembers(pgid)) process.kill(pid, "SIGTERM");
-      await waitUntil("cockpit-ws's session to end", () => groupMembers(pgid).length === 0, 20_000);
+      for (const pid of processGroup(pgid)) process.kill(pid, "SIGTERM");
+      await waitUntil("cockpit-ws's session to end", () => processGroup(pgid).length === 0, 20_000);
       rmSync(dataHome, { recursive: true, force: true });
     }
   }, 60_000);

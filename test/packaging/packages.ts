@@ -1,8 +1,9 @@
 // The distro packages as `make deb rpm` builds them into build/packages/ (make rebuilds them only
-// when their inputs changed, so every test file asks for them), and their file lists.
+// when their inputs changed, so every test file asks for them), their file lists, and apt and
+// dpkg to install, query and purge them (the .deb test and `make demo`).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "../support/exec.js";
+import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 
 export const PACKAGES_DIR = join(BUILD_DIR, "packages");
@@ -64,4 +65,35 @@ export async function rpmFiles(name: PackageName): Promise<PackagedFile[]> {
       const [mode, path] = line.split(" ") as [string, string];
       return { mode, path };
     });
+}
+
+const APT_ENV = { ...DAEMON_ENV, DEBIAN_FRONTEND: "noninteractive" };
+export const apt = (args: string[]) => run("apt-get", args, { timeoutMs: 300_000, env: APT_ENV });
+
+/** A dpkg-query -W format of one field (dpkg's own ${field} syntax). */
+export const dpkgField = (field: string) => `-f=\${${field}}`;
+
+/** dpkg's word for a package: installed, config-files, not-installed. */
+export async function dpkgStatus(name: string): Promise<string> {
+  try {
+    return (await run("dpkg-query", ["-W", dpkgField("db:Status-Status"), name])).stdout;
+  } catch (e) {
+    if (e instanceof CommandError) return "not-installed";
+    throw e;
+  }
+}
+
+export async function owner(path: string): Promise<string | undefined> {
+  try {
+    return (await run("dpkg-query", ["-S", path])).stdout.split(":")[0];
+  } catch (e) {
+    if (e instanceof CommandError) return undefined;
+    throw e;
+  }
+}
+
+/** Purges our packages where any of them is installed, or left with its conffiles. */
+export async function purgeIfInstalled(): Promise<void> {
+  const states = await Promise.all(NAMES.map(dpkgStatus));
+  if (states.some((s) => s !== "not-installed")) await apt(["purge", "-y", ...NAMES]);
 }

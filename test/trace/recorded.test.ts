@@ -1,5 +1,5 @@
 // Traces recorded on the real one-host COLO lab (QEMU 7.2, TCG, x-checkpoint-delay 3000 ms,
-// test/lab/demo.ts): fast tests of the policy on what a real pair does.
+// make demo-replay): fast tests of the policy on what a real pair does.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PARAMS } from "../../src/colo/params.js";

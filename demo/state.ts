@@ -1,0 +1,34 @@
+// What a demo run added to the host, written before each addition is made, so that `make
+// demo-stop` (and the next `make demo`) removes exactly that, also after a failed run.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUILD_DIR } from "../test/support/paths.js";
+
+export const DEMO_DIR = join(BUILD_DIR, "demo");
+const STATE = join(DEMO_DIR, "state.json");
+
+export interface DemoState {
+  /** The packages were installed by the demo (not there before it): demo-stop purges them. */
+  packages: boolean;
+  /** Domains defined, secondary first. */
+  domains: string[];
+  /** gdb holding the lab-only TCG workaround on the primary's QEMU. */
+  gdbPid?: number;
+  /** cockpit-ws's process group (it, its bridge and what the session started). */
+  cockpitPgid?: number;
+  cockpitPort?: number;
+  httpPort?: number;
+}
+
+export function readState(): DemoState | undefined {
+  return existsSync(STATE) ? (JSON.parse(readFileSync(STATE, "utf8")) as DemoState) : undefined;
+}
+
+export function writeState(state: DemoState): void {
+  mkdirSync(DEMO_DIR, { recursive: true });
+  writeFileSync(STATE, `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export function forgetState(): void {
+  rmSync(STATE, { force: true });
+}

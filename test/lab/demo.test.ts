@@ -1,0 +1,87 @@
+// `make demo` end to end, as a newcomer runs it: demo/main.ts start, then stop. The agents were
+// started by the installed hook (their parent is its supervisor), the primary's agent went
+// passive under the divergent load and came back, the demo's cockpit-ws serves the page with
+// the pair on it, and demo-stop leaves no domain, hook, process or bus policy of ours behind.
+import { existsSync, statSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COMMAND, DOMAIN, HOOK, SCREENSHOT, SECONDARY } from "../../demo/live.js";
+import { type DemoState, readState } from "../../demo/state.js";
+import type { HistoryEntry } from "../../src/agent/status.js";
+import { launchBrowser } from "../cockpit/harness.js";
+import { dpkgStatus, NAMES } from "../packaging/packages.js";
+import { DAEMON_ENV, run } from "../support/exec.js";
+import { commandLine, isAlive, parentPid, processesRunning } from "../support/processes.js";
+import { virsh } from "../support/virsh.js";
+
+const LIB = "/usr/lib/colo-hybrid";
+const POLICY = "/usr/share/dbus-1/system.d/org.colo_hybrid.Agent.conf";
+const demo = (command: "start" | "stop") =>
+  run(process.execPath, ["node_modules/tsx/dist/cli.mjs", "demo/main.ts", command], {
+    timeoutMs: 600_000,
+  });
+
+describe("make demo", () => {
+  let output = "";
+  let state: DemoState;
+
+  beforeAll(async () => {
+    output = (await demo("start")).stdout;
+    state = readState() as DemoState;
+  }, 600_000);
+
+  afterAll(async () => {
+    // A failed run leaves its state: remove what it added.
+    if (readState() !== undefined) await demo("stop");
+  }, 300_000);
+
+  it("started the agents through the installed hook: their parent is its supervisor", () => {
+    const agents = processesRunning(LIB).filter((p) => p.argv.includes("agent"));
+    expect(agents).toHaveLength(2);
+    for (const agent of agents) {
+      const parent = commandLine(parentPid(agent.pid) ?? 0) ?? [];
+      expect(parent.join(" ")).toContain(`${LIB}/colo-hybrid-hook.mjs supervise`);
+    }
+    expect(output).toMatch(/waiting for the hook to start both agents \.*\s?done/);
+  });
+
+  it("went passive under the divergent load and back to COLO, as the agent tells it", async () => {
+    const { stdout } = await run(COMMAND, ["status", DOMAIN, "--json"], { env: DAEMON_ENV });
+    const history = (JSON.parse(stdout) as { History: HistoryEntry[] }).History;
+    const transitions = history.filter((h) => h.kind === "transition").map((h) => h.message);
+    expect(transitions.some((m) => m.startsWith("colo → passive"))).toBe(true);
+    expect(transitions.some((m) => m.startsWith("passive → colo"))).toBe(true);
+    expect(output).toMatch(/agent: mode colo → passive/);
+    expect(output).toMatch(/agent: mode passive → colo/);
+    expect(output).toContain("right answers, 0 wrong, 0 failed");
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+  });
+
+  it("serves the page on its cockpit-ws, with the pair on it", async () => {
+    const port = state.cockpitPort as number;
+    expect(output).toContain(`http://127.0.0.1:${port}/cockpit/@localhost/colo-hybrid/index.html`);
+    expect(output).toContain(`ssh -L ${port}:127.0.0.1:${port}`);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(`http://127.0.0.1:${port}/cockpit/@localhost/colo-hybrid/index.html`);
+      for (const name of [DOMAIN, SECONDARY])
+        await page.getByRole("button", { name, exact: true }).waitFor({ timeout: 30_000 });
+    } finally {
+      await browser.stop();
+    }
+  }, 120_000);
+
+  it("demo-stop removes every domain, process, hook and policy it added, and says so", async () => {
+    const pgid = state.cockpitPgid as number;
+    const { stdout } = await demo("stop");
+    expect(stdout).toContain(`removed cockpit-ws on 127.0.0.1:${state.cockpitPort}`);
+    expect(stdout).toContain(`the domains ${SECONDARY} and ${DOMAIN}`);
+    const { stdout: domains } = await virsh(["list", "--all", "--name"]);
+    expect(domains).not.toContain(DOMAIN);
+    expect(isAlive(pgid)).toBe(false);
+    expect(processesRunning(LIB)).toEqual([]);
+    for (const path of [HOOK, POLICY, LIB]) expect(existsSync(path), path).toBe(false);
+    for (const name of NAMES) expect(await dpkgStatus(name)).toBe("not-installed");
+    expect(readState()).toBeUndefined();
+  }, 300_000);
+});
