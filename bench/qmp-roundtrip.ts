@@ -22,7 +22,7 @@ import { defineTestDomain, startLibvirtd } from "../test/support/services.js";
 import { bundle } from "./support/lab-agent.js";
 
 const run = promisify(execFile);
-const ROUNDS = 21;
+const ROUNDS = 50;
 const BATCH = 100;
 const N_FAST = ROUNDS * BATCH;
 const WARMUP = 300;

@@ -15,11 +15,11 @@ import { qemuInfo } from "../src/pair/qemu-info.js";
 import { buildGuest } from "../test/lab/guest.js";
 import { forwardPort, guestDomainXml } from "../test/lab/guest-domain.js";
 import { type Phase, type PhaseKind, runLoad } from "../test/lab/load.js";
+import { distinctFreePorts, httpAnswers } from "../test/lab/pair.js";
 import { applyTcgWorkaround } from "../test/lab/tcg-workaround.js";
 import { apt, deb, dpkgStatus, NAMES, owner } from "../test/packaging/packages.js";
 import { DAEMON_ENV, run } from "../test/support/exec.js";
 import { startLibvirtd } from "../test/support/libvirtd.js";
-import { freePort } from "../test/support/sockets.js";
 import { ensureSystemBus } from "../test/support/system-bus.js";
 import { virsh } from "../test/support/virsh.js";
 import { waitUntil } from "../test/support/wait.js";
@@ -48,23 +48,6 @@ const SCREENSHOT_AFTER_MS = 25_000;
 
 const installed = (args: string[], timeoutMs = 60_000) =>
   run(COMMAND, args, { env: DAEMON_ENV, timeoutMs });
-
-async function distinctFreePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
-}
-
-async function httpAnswers(port: number): Promise<boolean> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${port}/cgi-bin/fixed`, {
-      signal: AbortSignal.timeout(2000),
-    });
-    return r.ok;
-  } catch {
-    return false;
-  }
-}
 
 const indent = (text: string) =>
   text

@@ -3,22 +3,20 @@
 // a directory of its own (so that a `make build` running beside the benchmark cannot swap it
 // mid-run), and started directly rather than through the hook, so that each benchmark measures
 // one thing. It publishes itself on the system bus as it ships: the bus policy is installed for
-// the run when the host has none.
+// the run (test/dbus/host.ts).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleNode } from "../../scripts/bundle.js";
 import type { ParamPatch } from "../../src/colo/params.js";
 import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
+import { installPolicy } from "../../test/dbus/host.js";
 import { type LabPair, startPair } from "../../test/lab/pair.js";
-import { run } from "../../test/support/exec.js";
-import { ensureSystemBus } from "../../test/support/services.js";
 import { waitUntil } from "../../test/support/wait.js";
 
 const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
-const POLICY = "/etc/dbus-1/system.d/org.colo_hybrid.Agent.conf";
 
 export interface RunningAgent {
   child: ChildProcess;
@@ -131,30 +129,15 @@ export async function labAgent(
   if (existsSync(HOOK)) {
     throw new Error(`${HOOK} is installed: libvirt would start a second agent; remove it first`);
   }
-  await ensureSystemBus();
-  const ownPolicy = !existsSync(POLICY);
-  const reloadBus = () =>
-    run("dbus-send", [
-      "--system",
-      "--dest=org.freedesktop.DBus",
-      "--type=method_call",
-      "/",
-      "org.freedesktop.DBus.ReloadConfig",
-    ]);
-  if (ownPolicy) {
-    copyFileSync("packaging/dbus/org.colo_hybrid.Agent.conf", POLICY);
-    await reloadBus();
-  }
+
+  const removePolicy = await installPolicy();
   const period = Number(params["colo-period"] ?? 20_000);
   let pair: LabPair | undefined;
   let agent: RunningAgent | undefined;
   const stop = async () => {
     await agent?.stop();
     await pair?.teardown();
-    if (ownPolicy) {
-      rmSync(POLICY, { force: true });
-      await reloadBus();
-    }
+    await removePolicy();
   };
   try {
     pair = await startPair({ period, params, log: () => undefined });

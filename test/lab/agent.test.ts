@@ -3,7 +3,7 @@
 // load (holding the secondary), comes back, takes parameters over D-Bus and the CLI, and keeps
 // the primary running through the fault drills. Real libvirtd, QEMU 7.2 under TCG, system bus.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../src/dbus/client.js";
@@ -12,6 +12,7 @@ import type { AgentProperties } from "../../src/dbus/values.js";
 import { logFile, pidFile } from "../../src/hook/paths.js";
 import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { startPageSession } from "../cockpit/harness.js";
+import { installPolicy } from "../dbus/host.js";
 import { cli } from "../support/cli.js";
 import { run } from "../support/exec.js";
 import { commandLine, isAlive } from "../support/processes.js";
@@ -21,18 +22,8 @@ import { runLoad } from "./load.js";
 import { type LabPair, startPair } from "./pair.js";
 
 const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
-const POLICY = "/etc/dbus-1/system.d/org.colo_hybrid.Agent.conf";
 const PERIOD = 3000;
 const PASSIVE_COUNT = 20;
-
-const reloadBus = () =>
-  run("dbus-send", [
-    "--system",
-    "--dest=org.freedesktop.DBus",
-    "--type=method_call",
-    "/",
-    "org.freedesktop.DBus.ReloadConfig",
-  ]);
 
 const qemuPid = (domain: string) =>
   Number(readFileSync(`/run/libvirt/qemu/${domain}.pid`, "utf8").trim());
@@ -49,6 +40,7 @@ function agentPid(uuid: string): number | undefined {
 }
 
 describe("the agent on a live COLO pair", () => {
+  let removePolicy: (() => Promise<void>) | undefined;
   let pair: LabPair;
   let client: AgentClient;
   let primaryBus: string;
@@ -61,8 +53,7 @@ describe("the agent on a live COLO pair", () => {
 
   beforeAll(async () => {
     await ensureSystemBus();
-    copyFileSync("packaging/dbus/org.colo_hybrid.Agent.conf", POLICY);
-    await reloadBus();
+    removePolicy = await installPolicy();
     // The hook as a package installs it, but for the checkout's bundles; libvirtd reads hooks
     // only when it starts.
     await run("make", [
@@ -86,8 +77,7 @@ describe("the agent on a live COLO pair", () => {
     await pair?.teardown();
     rmSync(HOOK, { force: true });
     await restartLibvirtd();
-    rmSync(POLICY, { force: true });
-    await reloadBus();
+    await removePolicy?.();
   }, 180_000);
 
   it("starting the pair through libvirt started an agent per domain via the hook", async () => {

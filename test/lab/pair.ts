@@ -48,14 +48,15 @@ export interface PairOptions {
   log?: (line: string) => void;
 }
 
-async function httpAnswers(port: number): Promise<boolean> {
+/** Whether the guest's web server answers on the forwarded host port (a throw: not yet). */
+export async function httpAnswers(port: number): Promise<boolean> {
   const r = await fetch(`http://127.0.0.1:${port}/cgi-bin/fixed`, {
     signal: AbortSignal.timeout(2000),
   });
   return r.ok;
 }
 
-async function distinctFreePorts(n: number): Promise<number[]> {
+export async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < n) ports.add(await freePort());
   return [...ports];
