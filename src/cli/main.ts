@@ -23,6 +23,7 @@ commands:
   trace synth        write a synthetic phase-changing trace
   params             list the policy parameters, their ranges and defaults
   pair create DOMAIN make a shut-off domain a COLO primary and define its secondary
+  pair remove DOMAIN undo pair create: undefine the secondary, make the primary plain again
   protect PRIMARY    start COLO replication of a pair and wait until both sides are in COLO
   list               the agents on this host: role, COLO state, mode, mean, checkpoints
   status [DOMAIN]    an agent's state in full, or every agent's (--json)

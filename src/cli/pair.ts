@@ -1,7 +1,7 @@
 // `colo-hybrid pair create`: a plain, shut-off domain becomes a COLO primary, and its secondary
-// is defined beside it or on another host.
+// is defined beside it or on another host. `colo-hybrid pair remove` undoes it.
 import { parseArgs } from "node:util";
-import type { Libvirt } from "../libvirt/api.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
 import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
 import { connectPeer, replicationHost } from "../libvirt/peer.js";
@@ -19,13 +19,14 @@ import {
   planPair,
   type QemuVersion,
 } from "../pair/plumbing.js";
+import { planUnpair, secondaryProblem, UnpairError, type UnpairPlan } from "../pair/unpair.js";
 import { CliError } from "./errors.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramPatch } from "./param-options.js";
 
 const DEFAULT_CONNECT = "qemu:///system";
 const { major, minor } = DEFAULT_QEMU_VERSION;
 
-export const PAIR_HELP = `usage: colo-hybrid pair create DOMAIN --secondary-uri URI [options]
+const CREATE_HELP = `usage: colo-hybrid pair create DOMAIN --secondary-uri URI [options]
 
 Makes the shut-off domain DOMAIN a COLO primary: redefines it with COLO's network plumbing
 (chardevs and filters in <qemu:commandline>) and colo-hybrid's metadata, and defines its
@@ -56,6 +57,24 @@ policy parameters stored in both domains' metadata (see 'colo-hybrid params'):
 ${paramOptionsHelp()}
 `;
 
+const REMOVE_HELP = `usage: colo-hybrid pair remove DOMAIN [options]
+
+Undoes pair create: undefines the secondary that DOMAIN's metadata names, on its host, and
+redefines DOMAIN as it was before, without COLO's plumbing and colo-hybrid's metadata (its own
+<qemu:commandline> arguments and other metadata stay). Both domains must be shut off; nothing is
+changed until everything has been checked. A secondary that is gone already is said so, and
+DOMAIN is still made plain.
+
+  --plain NAME             DOMAIN is a primary made as a new domain from the plain domain
+                           NAME, which is still there: undefine DOMAIN instead of making it
+                           plain (neither its metadata nor its XML names NAME)
+  --dry-run                say what would be undefined and print the XML DOMAIN would be
+                           defined with (secure parts included), and change nothing
+  -c, --connect URI        libvirt URI of DOMAIN's host (default ${DEFAULT_CONNECT})
+`;
+
+export const PAIR_HELP = `${CREATE_HELP}\n${REMOVE_HELP}`;
+
 /** virDomainXMLFlags: the persistent configuration with its secrets, as `virsh edit` reads it. */
 const XML_SECURE_INACTIVE = 1 | 2;
 
@@ -65,13 +84,20 @@ export async function pair(
   err: NodeJS.WritableStream,
 ): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== "create") {
-    throw new CliError(
-      `unknown pair command ${JSON.stringify(sub ?? "")}; see 'colo-hybrid help pair'`,
-    );
-  }
+  if (sub === "create") return create(rest, out, err);
+  if (sub === "remove") return remove(rest, out);
+  throw new CliError(
+    `unknown pair command ${JSON.stringify(sub ?? "")}; see 'colo-hybrid help pair'`,
+  );
+}
+
+async function create(
+  args: string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<void> {
   const { values, positionals } = parseArgs({
-    args: rest,
+    args,
     allowPositionals: true,
     options: {
       ...PARAM_OPTIONS,
@@ -109,20 +135,9 @@ export async function pair(
     params: paramPatch(values),
   };
 
-  const opened: Libvirt[] = [];
-  const open = async (connecting: Promise<Libvirt>) => {
-    const lv = await connecting;
-    opened.push(lv);
-    return lv;
-  };
-  try {
+  await withConnections(async (open) => {
     const lv = await open(connectLibvirt(connectUri));
-    const dom = await lv.lookupByName(name).catch((e: unknown) => {
-      if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) {
-        throw new CliError(`failed to get domain '${name}': ${e.message}`);
-      }
-      throw e;
-    });
+    const dom = await domainNamed(lv, name);
     const xml = await lv.domainXml(dom, XML_SECURE_INACTIVE);
     const { state } = await lv.domainState(dom);
 
@@ -141,9 +156,9 @@ export async function pair(
     }
     let secondaryLv = lv;
     if (plan !== undefined) {
-      // The URI is the one the metadata keeps, hence checked by planPair; reached the agents' way.
-      if (secondaryUri !== connectUri) secondaryLv = await open(connectPeer(secondaryUri));
-      if (await exists(secondaryLv, plan.secondary.name)) {
+      // The URI is the one the metadata keeps, hence checked by planPair.
+      secondaryLv = await peer(lv, secondaryUri, open);
+      if ((await lookup(secondaryLv, plan.secondary.name)) !== undefined) {
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
       }
     }
@@ -180,11 +195,171 @@ export async function pair(
       `Domain '${plan.primary.name}' defined as the COLO primary on ${connectUri}\n` +
         `Domain '${plan.secondary.name}' defined as the COLO secondary on ${secondaryUri}\n`,
     );
+  });
+}
+
+async function remove(args: string[], out: NodeJS.WritableStream): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      plain: { type: "string" },
+      "dry-run": { type: "boolean" },
+      connect: { type: "string", short: "c" },
+    },
+  });
+  const [name, ...extra] = positionals;
+  if (name === undefined || extra.length > 0) throw new CliError("pair remove takes one DOMAIN");
+  const connectUri = values.connect ?? DEFAULT_CONNECT;
+  const plainName = values.plain;
+
+  await withConnections(async (open) => {
+    const lv = await open(connectLibvirt(connectUri));
+    const dom = await domainNamed(lv, name);
+    const problems: string[] = [];
+    const stopFirst = (state: string, uri: string, n: string) =>
+      `is ${state}: stop the pair first: virsh${uri === DEFAULT_CONNECT ? "" : ` -c ${uri}`} destroy ${n}`;
+    const { state } = await lv.domainState(dom);
+    if (state !== "shutoff") problems.push(`it ${stopFirst(state, connectUri, name)}`);
+    let plan: UnpairPlan | undefined;
+    try {
+      plan = planUnpair(await lv.domainXml(dom, XML_SECURE_INACTIVE), connectUri);
+    } catch (e) {
+      if (!(e instanceof UnpairError)) throw e;
+      problems.push(...e.problems);
+    }
+    if (plan === undefined) throw new CliError(new UnpairError(name, connectUri, problems).message);
+    const plainXml = plan.plainXml;
+    const { uri: secondaryUri, domain: secondaryName } = plan.secondary;
+    if (plainName === name) {
+      problems.push(`--plain names '${name}' itself: give the domain pair create made it from`);
+    } else if (plainName !== undefined && (await lookup(lv, plainName)) === undefined) {
+      problems.push(
+        `'${plainName}' (--plain) is not on ${connectUri}: undefining '${name}' would leave neither; without --plain, '${name}' is made plain itself`,
+      );
+    }
+    // The metadata's URI was checked when it was read; reached the agents' way.
+    const secondaryLv = await peer(lv, secondaryUri, open);
+    const secondaryDom = await lookup(secondaryLv, secondaryName);
+    // Its XML is kept to define it again should the primary's change fail.
+    const secondary = secondaryDom && {
+      dom: secondaryDom,
+      xml: await secondaryLv.domainXml(secondaryDom, XML_SECURE_INACTIVE),
+    };
+    if (secondary !== undefined) {
+      const wrong = secondaryProblem(plan, secondary.xml);
+      if (wrong !== undefined) problems.push(wrong);
+      const s = (await secondaryLv.domainState(secondary.dom)).state;
+      if (s !== "shutoff") {
+        problems.push(
+          `'${secondaryName}' on ${secondaryUri} ${stopFirst(s, secondaryUri, secondaryName)}`,
+        );
+      }
+    }
+    if (problems.length > 0) {
+      throw new CliError(new UnpairError(name, connectUri, problems).message);
+    }
+
+    const primary =
+      plainName === undefined
+        ? {
+            what: `defining '${name}' without COLO on ${connectUri}`,
+            run: async () => void (await lv.defineXml(plainXml)),
+            done: `Domain '${name}' defined without COLO on ${connectUri}`,
+          }
+        : {
+            what: `undefining '${name}' on ${connectUri}`,
+            run: () => lv.undefine(dom),
+            done: `Domain '${name}' (the COLO primary) undefined on ${connectUri}; '${plainName}' stays`,
+          };
+    if (secondary === undefined) {
+      out.write(
+        `Domain '${secondaryName}' is not on ${secondaryUri}: the secondary is gone already\n`,
+      );
+    }
+    if (values["dry-run"]) {
+      if (secondary !== undefined) {
+        out.write(`would undefine '${secondaryName}' (the COLO secondary) on ${secondaryUri}\n`);
+      }
+      out.write(
+        plainName === undefined
+          ? `==> plain '${name}' on ${connectUri} <==\n${plainXml}`
+          : `would undefine '${name}' (the COLO primary) on ${connectUri}; '${plainName}' stays\n`,
+      );
+      return;
+    }
+    // The secondary first: should the primary's change fail, the secondary is defined again from
+    // its XML, and the pair is as it was.
+    if (secondary !== undefined) {
+      try {
+        await secondaryLv.undefine(secondary.dom);
+      } catch (e) {
+        throw new CliError(
+          `undefining '${secondaryName}' on ${secondaryUri} failed: ${(e as Error).message}; nothing was changed`,
+        );
+      }
+      out.write(`Domain '${secondaryName}' (the COLO secondary) undefined on ${secondaryUri}\n`);
+    }
+    try {
+      await primary.run();
+    } catch (e) {
+      const why = `${primary.what} failed: ${(e as Error).message}`;
+      if (secondary === undefined) throw new CliError(`${why}; nothing was changed`);
+      try {
+        await secondaryLv.defineXml(secondary.xml);
+      } catch (back) {
+        throw new CliError(
+          `${why}; '${secondaryName}' was undefined on ${secondaryUri}, and defining it again failed: ${(back as Error).message}`,
+        );
+      }
+      throw new CliError(
+        `${why}; '${secondaryName}' is defined again on ${secondaryUri}, as it was`,
+      );
+    }
+    out.write(`${primary.done}\n`);
+  });
+}
+
+/**
+ * Runs a command with the connections it opens, all closed after; libvirt's and XML errors are
+ * the command's errors.
+ */
+async function withConnections(
+  command: (open: (connecting: Promise<Libvirt>) => Promise<Libvirt>) => Promise<void>,
+): Promise<void> {
+  const opened: Libvirt[] = [];
+  try {
+    await command(async (connecting) => {
+      const lv = await connecting;
+      opened.push(lv);
+      return lv;
+    });
   } catch (e) {
     if (e instanceof LibvirtError || e instanceof XmlError) throw new CliError(e.message);
     throw e;
   } finally {
     await Promise.allSettled(opened.map((lv) => lv.close()));
+  }
+}
+
+/** The pair's other host, reached the agents' way (connectPeer); this connection for this host. */
+function peer(
+  lv: Libvirt,
+  uri: string,
+  open: (connecting: Promise<Libvirt>) => Promise<Libvirt>,
+): Promise<Libvirt> {
+  return uri === lv.uri ? Promise.resolve(lv) : open(connectPeer(uri));
+}
+
+/** The domain the command names, as virsh reports one that is not there. */
+async function domainNamed(lv: Libvirt, name: string): Promise<DomainRef> {
+  try {
+    return await lv.lookupByName(name);
+  } catch (e) {
+    if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) {
+      throw new CliError(`failed to get domain '${name}': ${e.message}`);
+    }
+    throw e;
   }
 }
 
@@ -217,12 +392,12 @@ function qemuVersion(text: string | undefined): QemuVersion | undefined {
   return { major: Number(m[1]), minor: Number(m[2]) };
 }
 
-async function exists(lv: Libvirt, name: string): Promise<boolean> {
+/** The domain of that name, or undefined when there is none. */
+async function lookup(lv: Libvirt, name: string): Promise<DomainRef | undefined> {
   try {
-    await lv.lookupByName(name);
-    return true;
+    return await lv.lookupByName(name);
   } catch (e) {
-    if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) return false;
+    if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) return undefined;
     throw e;
   }
 }

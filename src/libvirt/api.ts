@@ -75,6 +75,11 @@ export interface Libvirt extends EventEmitter {
    * configuration for the domain of the same name and UUID.
    */
   defineXml(xml: string): Promise<DomainRef>;
+  /**
+   * Removes a domain's persistent configuration (virDomainUndefine); a running domain would go
+   * on, transient, so callers check that it is shut off first.
+   */
+  undefine(dom: DomainRef): Promise<void>;
   domainState(dom: DomainRef): Promise<{ state: DomainStateName; reason: number }>;
   /** Our element under <metadata>, or undefined when the domain has none. */
   getMetadata(dom: DomainRef, uri: string, flags?: number): Promise<string | undefined>;

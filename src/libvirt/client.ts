@@ -321,6 +321,11 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     return fromWire(r.dom);
   }
 
+  async undefine(dom: DomainRef): Promise<void> {
+    const what = `undefining '${dom.name}'`;
+    await this.connection(what).call(procedures.domainUndefine, { dom: toWire(dom) }, what);
+  }
+
   async domainState(
     dom: DomainRef,
   ): Promise<{ state: (typeof DomainState)[number]; reason: number }> {

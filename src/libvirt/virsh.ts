@@ -151,6 +151,10 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     return this.lookup(name);
   }
 
+  async undefine(dom: DomainRef): Promise<void> {
+    await this.run(["undefine", "--domain", dom.uuid], `undefining '${dom.name}'`);
+  }
+
   async domainState(dom: DomainRef): Promise<{ state: DomainStateName; reason: number }> {
     const out = (
       await this.run(["domstate", "--domain", dom.uuid], `state of '${dom.name}'`)

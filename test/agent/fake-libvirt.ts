@@ -49,6 +49,7 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
   async defineXml(): Promise<DomainRef> {
     return this.dom;
   }
+  async undefine(): Promise<void> {}
   async domainState() {
     return { state: "running" as const, reason: 0 };
   }

@@ -1,12 +1,21 @@
-// `colo-hybrid pair create` as a user runs it, against the real libvirtd. The domains are
-// defined and inspected, never started (starting pairs is test/lab's), and removed afterwards.
+// `colo-hybrid pair create` and `pair remove` as a user runs them, against the real libvirtd.
+// The domains are defined and inspected, never started as pairs (starting pairs is test/lab's),
+// and removed afterwards.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
+import { DEFAULT_PARAMS } from "../../src/colo/params.js";
+import { parseDomainXml, QEMU_NS } from "../../src/libvirt/xml/domain.js";
+import {
+  formatMetadata,
+  type HybridMetadata,
+  METADATA_KEY,
+  METADATA_NS,
+} from "../../src/libvirt/xml/metadata.js";
+import { planPair } from "../../src/pair/plumbing.js";
 import { type CliRun, cli, HOST_NODE } from "../support/cli.js";
 import { testDomainXml } from "../support/domains.js";
 import { HOSTILE_PEER_URIS } from "../support/hostile-uris.js";
@@ -282,5 +291,188 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(new RegExp(`^error: failed to get domain '${PREFIX}none'`));
     expect(cli(["help", "pair"]).stdout).toMatch(/^usage: colo-hybrid pair create DOMAIN/);
+  });
+});
+
+describe("colo-hybrid pair remove", { timeout: 2 * MINUTE }, () => {
+  /** A plain domain with a <qemu:commandline> and other tools' metadata of its own. */
+  async function defineOwn(): Promise<string> {
+    const name = `${PREFIX}${randomBytes(4).toString("hex")}`;
+    await define(
+      plainXml(name)
+        .replace("<domain type='qemu'>", `<domain type='qemu' xmlns:qemu='${QEMU_NS}'>`)
+        .replace(
+          "  <memory ",
+          "  <metadata><bk:policy xmlns:bk='http://example.org/xmlns/backup/1.0' keep='7'/></metadata>\n  <memory ",
+        )
+        .replace(
+          "</domain>",
+          "  <qemu:commandline><qemu:arg value='-chardev'/><qemu:arg value='socket,id=mine,host=127.0.0.1,port=7000,server=on,wait=off'/><qemu:env name='TMPDIR' value='/var/tmp'/></qemu:commandline>\n</domain>",
+        ),
+    );
+    return name;
+  }
+
+  const create = (name: string, ...more: string[]) =>
+    ok(cli(["pair", "create", name, "--secondary-uri", "qemu:///system", ...more]));
+
+  /** Gives a domain our metadata, as pair create would have. */
+  const setMetadata = (name: string, meta: HybridMetadata) =>
+    virsh([
+      "metadata",
+      name,
+      "--uri",
+      METADATA_NS,
+      "--key",
+      METADATA_KEY,
+      "--set",
+      formatMetadata(meta),
+      "--config",
+    ]);
+  const meta = (role: HybridMetadata["role"], domain: string): HybridMetadata => ({
+    role,
+    peer: { uri: "qemu:///system", domain },
+    protect: false,
+    params: DEFAULT_PARAMS,
+  });
+
+  it.each([
+    ["our RPC client", {}],
+    ["virsh", { COLO_HYBRID_LIBVIRT: "virsh" }],
+  ])("undefines the secondary and gives back the domain as it was (through %s)", async (_, env) => {
+    const name = await defineOwn();
+    const before = await dumpxml(name, "--inactive", "--security-info");
+    // The secondary through the peer code: the daemon's TLS listener, as in pair create's test.
+    const secondaryUri = `qemu+tls://127.0.0.1:${daemon.tlsPort}/system`;
+    restoreHostsConf = await installHostsConf(`[127.0.0.1]\npkipath = ${daemon.pki.dir}\n`);
+    ok(cli(["pair", "create", name, "--secondary-uri", secondaryUri]));
+    expect(await dumpxml(name, "--inactive")).toContain("colo-compare,id=comp0");
+
+    const r = cli(["pair", "remove", name], undefined, {
+      path: HOST_NODE.path,
+      env: { ...process.env, ...env },
+    });
+    ok(r);
+    expect(r.stdout).toBe(
+      `Domain '${name}-secondary' (the COLO secondary) undefined on ${secondaryUri}\n` +
+        `Domain '${name}' defined without COLO on qemu:///system\n`,
+    );
+    expect(await dumpxml(name, "--inactive", "--security-info")).toBe(before);
+    expect(await names()).toEqual([name]);
+  });
+
+  it("--dry-run says what it would do, prints the plain domain's XML, and changes nothing", async () => {
+    const name = await defineOwn();
+    const before = await dumpxml(name, "--inactive");
+    create(name);
+    const paired = await dumpxml(name, "--inactive");
+    const r = cli(["pair", "remove", name, "--dry-run"]);
+    ok(r);
+    const [undefine = "", ...rest] = r.stdout.split("\n");
+    expect(undefine).toBe(
+      `would undefine '${name}-secondary' (the COLO secondary) on qemu:///system`,
+    );
+    const [plain, ...more] = sections(rest.join("\n"));
+    expect(more).toEqual([]);
+    expect(plain?.header).toBe(`==> plain '${name}' on qemu:///system <==`);
+    expect(await dumpxml(name, "--inactive")).toBe(paired);
+    expect((await names()).sort()).toEqual([name, `${name}-secondary`]);
+    // libvirt takes it as it is, and it is the domain from before.
+    await define(plain?.xml ?? "");
+    expect(await dumpxml(name, "--inactive")).toBe(before);
+  });
+
+  it("says the secondary is gone already, and still gives back the domain", async () => {
+    const name = await definePlain();
+    const before = await dumpxml(name, "--inactive");
+    create(name);
+    await virsh(["undefine", `${name}-secondary`]);
+    const r = cli(["pair", "remove", name]);
+    ok(r);
+    expect(r.stdout).toBe(
+      `Domain '${name}-secondary' is not on qemu:///system: the secondary is gone already\n` +
+        `Domain '${name}' defined without COLO on qemu:///system\n`,
+    );
+    expect(await dumpxml(name, "--inactive")).toBe(before);
+  });
+
+  it("refuses while either domain runs, listing both, and changes nothing", async () => {
+    // Running domains given our metadata after they started: no COLO QEMU, and no agent.
+    const primary = await defineTestDomain(`${PREFIX}${randomBytes(4).toString("hex")}`);
+    const secondary = await defineTestDomain(`${primary.name}-secondary`);
+    try {
+      await setMetadata(primary.name, meta("primary", secondary.name));
+      await setMetadata(secondary.name, meta("secondary", primary.name));
+      const before = await dumpxml(primary.name, "--inactive");
+      const r = cli(["pair", "remove", primary.name]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(
+        `error: cannot remove the COLO pair of '${primary.name}' on qemu:///system:\n` +
+          `  - it is running: stop the pair first: virsh destroy ${primary.name}\n` +
+          `  - '${secondary.name}' on qemu:///system is running: stop the pair first: virsh destroy ${secondary.name}\n`,
+      );
+      expect(await dumpxml(primary.name, "--inactive")).toBe(before);
+      expect((await names()).sort()).toEqual([primary.name, secondary.name].sort());
+    } finally {
+      await secondary.destroy();
+      await primary.destroy();
+    }
+  });
+
+  it("refuses a plain domain, a secondary, and a secondary's name taken by another domain", async () => {
+    const name = await definePlain();
+    const plainRun = cli(["pair", "remove", name]);
+    expect(plainRun.status).toBe(1);
+    expect(plainRun.stderr).toBe(
+      `error: cannot remove the COLO pair of '${name}' on qemu:///system:\n` +
+        "  - it has no colo-hybrid metadata: it is not a pair that pair create made\n",
+    );
+    create(name);
+    const onSecondary = cli(["pair", "remove", `${name}-secondary`]);
+    expect(onSecondary.status).toBe(1);
+    expect(onSecondary.stderr).toContain(
+      `  - it is the COLO secondary of '${name}': run it on the primary (colo-hybrid pair remove ${name} -c qemu:///system)\n`,
+    );
+    await virsh(["undefine", `${name}-secondary`]);
+    await define(plainXml(`${name}-secondary`));
+    const paired = await dumpxml(name, "--inactive");
+    const taken = cli(["pair", "remove", name]);
+    expect(taken.status).toBe(1);
+    expect(taken.stderr).toBe(
+      `error: cannot remove the COLO pair of '${name}' on qemu:///system:\n` +
+        `  - '${name}-secondary' on qemu:///system has no colo-hybrid metadata: it is not the secondary\n`,
+    );
+    expect(await dumpxml(name, "--inactive")).toBe(paired);
+    expect((await names()).sort()).toEqual([name, `${name}-secondary`]);
+  });
+
+  it("--plain: undefines a primary made as a new domain, and the plain one stays", async () => {
+    const name = await definePlain();
+    const before = await dumpxml(name, "--inactive");
+    const plan = planPair(before, { secondaryUri: "qemu:///system", primaryName: `${name}-p` });
+    await define(plan.secondary.xml);
+    await define(plan.primary.xml);
+    const missing = cli(["pair", "remove", `${name}-p`, "--plain", `${PREFIX}none`]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(
+      `  - '${PREFIX}none' (--plain) is not on qemu:///system: undefining '${name}-p' would leave neither`,
+    );
+    const r = cli(["pair", "remove", `${name}-p`, "--plain", name]);
+    ok(r);
+    expect(r.stdout).toBe(
+      `Domain '${name}-secondary' (the COLO secondary) undefined on qemu:///system\n` +
+        `Domain '${name}-p' (the COLO primary) undefined on qemu:///system; '${name}' stays\n`,
+    );
+    expect(await names()).toEqual([name]);
+    expect(await dumpxml(name, "--inactive")).toBe(before);
+  });
+
+  it("says what is wrong with the command line", () => {
+    expect(cli(["pair", "remove"]).stderr).toBe("error: pair remove takes one DOMAIN\n");
+    const missing = cli(["pair", "remove", `${PREFIX}none`]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(new RegExp(`^error: failed to get domain '${PREFIX}none'`));
+    expect(cli(["help", "pair"]).stdout).toMatch(/^usage: colo-hybrid pair remove DOMAIN/m);
   });
 });

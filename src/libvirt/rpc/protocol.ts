@@ -123,6 +123,7 @@ export const procedures = {
     // libvirt may probe QEMU's capabilities first.
     true,
   ),
+  domainUndefine: procedure(REMOTE, 35, xdr.struct(dom), xdr.void),
   domainGetState: procedure(
     REMOTE,
     212,

@@ -19,10 +19,16 @@ export interface DomainEdits {
   name?: string;
   /** Sets <uuid>; null removes it, and libvirt makes a new one when the domain is defined. */
   uuid?: string | null;
-  /** Every <qemu:arg> of <qemu:commandline>, in order; its other children (<qemu:env>) stay. */
+  /**
+   * Every <qemu:arg> of <qemu:commandline>, in order; its other children (<qemu:env>) stay. A
+   * <qemu:commandline> left with nothing in it goes.
+   */
   qemuArgs?: readonly string[];
-  /** Our element in <metadata>, in its namespace; other tools' elements stay. */
-  metadata?: HybridMetadata;
+  /**
+   * Our element in <metadata>, in its namespace; other tools' elements stay. null removes ours,
+   * and a <metadata> left empty goes.
+   */
+  metadata?: HybridMetadata | null;
   /** New paths for the files character devices write (serial, console, channel logs). */
   renameFiles?: (path: string) => string;
 }
@@ -57,7 +63,13 @@ export function editDomain(root: XmlElement, edits: DomainEdits): XmlElement {
   else if (edits.uuid !== undefined) {
     put(element(path, "uuid", "", "", [], [], edits.uuid), ["name"]);
   }
-  if (edits.metadata !== undefined) {
+  if (edits.metadata === null) {
+    const at = index("metadata");
+    const old = children[at];
+    const kept = old?.children.filter((c) => c.ns !== METADATA_NS) ?? [];
+    if (old !== undefined && kept.length > 0) children[at] = { ...old, children: kept };
+    else if (old !== undefined) children.splice(at, 1);
+  } else if (edits.metadata !== undefined) {
     const old = children[index("metadata")];
     const metadata = old ?? element(path, "metadata", "", "", [], [], "");
     const ours = namespaced(formatMetadata(edits.metadata), metadata.path);
@@ -85,6 +97,10 @@ export function editDomain(root: XmlElement, edits: DomainEdits): XmlElement {
     const edited = { ...old, children: [...args, ...old.children.filter((a) => !isArg(a))] };
     if (first >= 0) children[first] = edited;
     else children.push(edited);
+    // One that passes QEMU nothing goes, so that removing arguments can undo adding them.
+    children = children.filter(
+      (c) => !(c.ns === QEMU_NS && c.name === "commandline" && c.children.length === 0),
+    );
   }
   if (edits.renameFiles !== undefined) {
     const rename = edits.renameFiles;

@@ -1,0 +1,113 @@
+// A COLO primary made plain again: what `colo-hybrid pair remove` defines. Nothing here talks to
+// libvirt.
+//
+// Our arguments are told by their ids: pair create refuses a plain domain whose
+// <qemu:commandline> defines a chardev or object of either side's plumbing, or has an -incoming,
+// so every such argument is the plumbing's, wherever it stands now.
+import { type QemuId, qemuDefinitions, readDomainConfig } from "../libvirt/xml/domain.js";
+import type { HybridMetadata } from "../libvirt/xml/metadata.js";
+import { parseXml } from "../libvirt/xml/tree.js";
+import { editDomain, writeXml } from "../libvirt/xml/write.js";
+import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
+
+export interface UnpairPlan {
+  /** The primary's name. */
+  primary: string;
+  /** The plain domain: the primary's XML without the plumbing's arguments and our metadata. */
+  plainXml: string;
+  /** Where the secondary is, as the primary's metadata says: its host's URI and its name. */
+  secondary: HybridMetadata["peer"];
+}
+
+/** The domain is not a COLO primary this host can make plain; every reason is listed. */
+export class UnpairError extends Error {
+  override name = "UnpairError";
+  constructor(
+    readonly domain: string,
+    readonly host: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `cannot remove the COLO pair of '${domain}' on ${host}:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+  }
+}
+
+const OURS: readonly Pick<QemuId, "kind" | "id">[] = [
+  ...[PRIMARY_CHARDEVS, SECONDARY_CHARDEVS].flatMap((ids) =>
+    Object.values(ids).map((id) => ({ kind: "chardev" as const, id })),
+  ),
+  ...[PRIMARY_OBJECTS, SECONDARY_OBJECTS].flatMap((ids) =>
+    Object.values(ids).map((id) => ({ kind: "object" as const, id })),
+  ),
+];
+
+/**
+ * Plans making the primary on `host` (its `virsh dumpxml --inactive`) plain again. Throws
+ * UnpairError for a domain without valid colo-hybrid metadata, or a secondary's; XmlError for
+ * XML it cannot read.
+ */
+export function planUnpair(primaryXml: string, host: string): UnpairPlan {
+  const root = parseXml(primaryXml);
+  const config = readDomainConfig(root);
+  const meta = config.metadata;
+  const refuse = (problem: string) => new UnpairError(config.name, host, [problem]);
+  if (meta === undefined) {
+    throw refuse("it has no colo-hybrid metadata: it is not a pair that pair create made");
+  }
+  if (!meta.ok) {
+    throw refuse(
+      `its colo-hybrid metadata cannot be read (${meta.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}), so where its secondary is is not known`,
+    );
+  }
+  if (meta.value.role === "secondary") {
+    const { uri, domain } = meta.value.peer;
+    throw refuse(
+      `it is the COLO secondary of '${domain}': run it on the primary (colo-hybrid pair remove ${domain} -c ${uri})`,
+    );
+  }
+  const plainXml = writeXml(
+    editDomain(root, { qemuArgs: withoutPlumbing(config.qemuArgs), metadata: null }),
+  );
+  return { primary: config.name, plainXml, secondary: meta.value.peer };
+}
+
+/**
+ * Why the domain found under the secondary's name is not the secondary `plan` names, or
+ * undefined when it is: undefining a domain that only shares the name would lose it.
+ */
+export function secondaryProblem(plan: UnpairPlan, secondaryXml: string): string | undefined {
+  const { name, metadata } = readDomainConfig(parseXml(secondaryXml));
+  const where = `'${name}' on ${plan.secondary.uri}`;
+  if (metadata === undefined)
+    return `${where} has no colo-hybrid metadata: it is not the secondary`;
+  if (!metadata.ok) return `${where} has colo-hybrid metadata that cannot be read`;
+  const { role, peer } = metadata.value;
+  if (role !== "secondary" || peer.domain !== plan.primary) {
+    return `${where} is not the COLO secondary of '${plan.primary}': its metadata says it is the ${role} of '${peer.domain}'`;
+  }
+  return undefined;
+}
+
+/**
+ * The arguments without the plumbing's option-value pairs, read as qemuDefinitions reads them: an
+ * option that takes a value takes the next argument, whatever it looks like.
+ */
+function withoutPlumbing(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; ) {
+    const option = args.slice(i, takesValue(args[i] ?? "") ? i + 2 : i + 1);
+    const { ids, incoming } = qemuDefinitions(option);
+    const ours =
+      incoming.length > 0 || ids.some((d) => OURS.some((o) => o.kind === d.kind && o.id === d.id));
+    if (!ours) kept.push(...option);
+    i += option.length;
+  }
+  return kept;
+}
+
+/** Whether qemuDefinitions reads the argument after `option` as its value. */
+function takesValue(option: string): boolean {
+  const probe = qemuDefinitions([option, "id=x"]);
+  return probe.ids.length > 0 || probe.incoming.length > 0;
+}
