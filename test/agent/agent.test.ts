@@ -36,6 +36,18 @@ async function start(p: ReturnType<typeof pair>): Promise<Agent> {
   return agent;
 }
 
+/** An agent started on a pair in COLO, once it follows the secondary. */
+async function startFollowing(p: ReturnType<typeof pair>): Promise<Agent> {
+  const agent = await start(p);
+  await waitUntil(
+    "COLO, following the secondary",
+    async () => agent.status().qemu.secondary !== "",
+    5000,
+    10,
+  );
+  return agent;
+}
+
 afterEach(async () => {
   for (const a of agents.splice(0)) await a.close();
 });
@@ -63,13 +75,7 @@ describe("the agent executing the pair controller", () => {
 
   it("finding 13: a secondary whose QEMU stops answering is yanked and the primary failed over", async () => {
     const p = pair({ peerTimeout: 150 });
-    const agent = await start(p);
-    await waitUntil(
-      "COLO, following the secondary",
-      async () => agent.status().qemu.secondary !== "",
-      5000,
-      10,
-    );
+    const agent = await startFollowing(p);
     p.secondary.answer = coloQemu("secondary", { "query-status": never }); // SIGSTOP
     p.primary.answer = coloQemu("primary", {
       yank: () => {
@@ -86,13 +92,7 @@ describe("the agent executing the pair controller", () => {
 
   it("yank is never queued behind a primary command that hangs", async () => {
     const p = pair({ peerTimeout: 150 });
-    const agent = await start(p);
-    await waitUntil(
-      "COLO, following the secondary",
-      async () => agent.status().qemu.secondary !== "",
-      5000,
-      10,
-    );
+    const agent = await startFollowing(p);
     let unstick: (v: unknown) => void = () => undefined;
     const stuck = new Promise((r) => (unstick = r));
     p.primary.answer = coloQemu("primary", { "migrate-set-parameters": () => stuck });

@@ -153,9 +153,9 @@ describe("colo-hybrid simulate", () => {
   });
 
   it("stops at once at a line longer than the limit, as on /dev/zero", () => {
-    const start = performance.now();
+    // Reading on past the limit would never end: cli() gives up on it, and status is null.
     const r = cli(["simulate", "/dev/zero"]);
-    expect(performance.now() - start).toBeLessThan(10_000);
+    expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("error: /dev/zero:line 1: longer than 65536 bytes: not a trace line\n");
     expect(r.status).toBe(1);

@@ -296,40 +296,17 @@ describe("the pair controller", () => {
   });
 
   it("starts replication when the metadata asks and the pair is unprotected", () => {
-    const d = new Drive(metadata("primary", {}, true));
-    d.feed({ type: "start", qemu: "7.2.22" });
-    d.done(
-      d.one((w) => w.kind === "read-state"),
+    const d = Drive.primaryFound(
       UNPROTECTED,
-    );
-    expect(d.pending((w) => w.kind === "protect")).toHaveLength(0); // the secondary first
-    d.done(
-      d.one((w) => w.kind === "connect-peer"),
-      "7.2.22",
-    );
-    d.done(
-      d.one((w) => w.kind === "read-state"),
-      UNPROTECTED,
+      metadata("primary", {}, true),
+      (first) => expect(first.pending((w) => w.kind === "protect")).toHaveLength(0), // the secondary first
     );
     d.one((w) => w.kind === "protect");
     expect(d.c.status(d.now).colo).toBe("starting");
   });
 
   it("a replication start that failed is tried again after a pause, not at once", () => {
-    const d = new Drive(metadata("primary", {}, true));
-    d.feed({ type: "start", qemu: "7.2.22" });
-    d.done(
-      d.one((w) => w.kind === "read-state"),
-      UNPROTECTED,
-    );
-    d.done(
-      d.one((w) => w.kind === "connect-peer"),
-      "7.2.22",
-    );
-    d.done(
-      d.one((w) => w.kind === "read-state"),
-      UNPROTECTED,
-    );
+    const d = Drive.primaryFound(UNPROTECTED, metadata("primary", {}, true));
     d.fail(
       d.one((w) => w.kind === "protect"),
       "'web1-secondary' is not waiting for the incoming stream",

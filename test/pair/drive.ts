@@ -143,21 +143,35 @@ export class Drive {
 
   /** A primary's agent that found its pair in COLO and reached the secondary. */
   static primaryInColo(params: Partial<Params> = {}): Drive {
-    const d = new Drive(metadata("primary", params));
+    const d = Drive.primaryFound(IN_COLO, metadata("primary", params));
+    d.settle();
+    return d;
+  }
+
+  /**
+   * A primary's agent that found its pair as `state` said and reached the secondary; `before`
+   * runs between the first read and the secondary's connection.
+   */
+  static primaryFound(
+    state: PrimaryState,
+    meta: HybridMetadata,
+    before: (d: Drive) => void = () => undefined,
+  ): Drive {
+    const d = new Drive(meta);
     d.feed({ type: "start", qemu: "7.2.22" });
     d.done(
       d.one((w) => w.kind === "read-state"),
-      IN_COLO,
+      state,
     );
+    before(d);
     d.done(
       d.one((w) => w.kind === "connect-peer"),
       "7.2.22",
     );
     d.done(
       d.one((w) => w.kind === "read-state"),
-      IN_COLO,
+      state,
     );
-    d.settle();
     return d;
   }
 

@@ -33,6 +33,8 @@ export function cli(args: string[], input?: string, node: NodeBinary = HOST_NODE
     encoding: "utf8",
     env: node.env,
     maxBuffer: 64 * 1024 * 1024,
+    // A command that never ends fails its test (status null) instead of hanging the run.
+    timeout: 120_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -34,12 +34,17 @@ export function onAbort(signal: AbortSignal | undefined, onAbort: () => void): (
   return () => signal.removeEventListener("abort", onAbort);
 }
 
-export function connected(
-  socket: Socket,
+/**
+ * Resolves with `socket` once `wait` calls `ready`. On `fail`, a socket error, `timeoutMs`
+ * without either, or `signal` aborting, the socket is destroyed and the promise rejects.
+ */
+export function settled<S extends Socket>(
+  socket: S,
   what: string,
   timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<Socket> {
+  signal: AbortSignal | undefined,
+  wait: (ready: () => void, fail: (e: LibvirtError) => void) => void,
+): Promise<S> {
   return new Promise((resolve, reject) => {
     const fail = (e: LibvirtError) => {
       clearTimeout(timer);
@@ -48,20 +53,23 @@ export function connected(
       reject(e);
     };
     const timer = setTimeout(
-      () => fail(new LibvirtError("timeout", `${what}: no connection within ${timeoutMs} ms`)),
+      () => fail(new LibvirtError("timeout", `${what}: not connected within ${timeoutMs} ms`)),
       timeoutMs,
     );
     const done = onAbort(signal, () => fail(abandoned(what)));
     const onError = (e: Error) => fail(new LibvirtError("connection", `${what}: ${e.message}`));
     socket.once("error", onError);
-    socket.once("connect", () => {
+    wait(() => {
       clearTimeout(timer);
       done();
       socket.off("error", onError);
       resolve(socket);
-    });
+    }, fail);
   });
 }
+
+const connected = (socket: Socket, what: string, timeoutMs: number, signal?: AbortSignal) =>
+  settled(socket, what, timeoutMs, signal, (ready) => socket.once("connect", ready));
 
 export function openUnix(
   uri: LibvirtUri,

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
-import { abandoned, onAbort } from "./socket.js";
+import { settled } from "./socket.js";
 
 export interface PkiFiles {
   ca: string;
@@ -71,36 +71,19 @@ export function openTls(
   // Nagle off: every frame is one write, and waiting to coalesce only delays a reply.
   socket.setNoDelay(true);
   const what = `TLS connection to ${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    const fail = (e: LibvirtError) => {
-      clearTimeout(timer);
-      done();
-      socket.destroy();
-      reject(e);
-    };
-    const timer = setTimeout(
-      () => fail(new LibvirtError("timeout", `${what}: no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const done = onAbort(signal, () => fail(abandoned(what)));
-    socket.once("error", (e) => fail(new LibvirtError("connection", `${what}: ${e.message}`)));
+  return settled(socket, what, timeoutMs, signal, (ready, fail) =>
     socket.once("secureConnect", () => {
       socket.once("readable", () => {
         const status = socket.read(1) as Buffer | null;
-        if (status?.[0] !== 1) {
+        if (status?.[0] === 1) ready();
+        else
           fail(
             new LibvirtError(
               "connection",
               `${what}: the server refused our certificate or address`,
             ),
           );
-          return;
-        }
-        clearTimeout(timer);
-        done();
-        socket.removeAllListeners("error");
-        resolve(socket);
       });
-    });
-  });
+    }),
+  );
 }

@@ -408,13 +408,12 @@ describe("hostile input", () => {
     ],
     ["many comments after the root", `${domain("")}${"<!-- c -->".repeat(100_000)}`],
     ["many siblings", domain("<x/>".repeat(250_000))],
-  ])("stays fast on about 1 MB of %s", (_what, xml) => {
-    const start = performance.now();
+  ])("reads about 1 MB of %s, or refuses it, within the test's timeout", (_what, xml) => {
+    // Linear, this takes well under a second; anything quadratic on 1 MB, hours.
     try {
       parseDomainXml(xml);
     } catch (e) {
       expect(e).toBeInstanceOf(XmlError);
     }
-    expect(performance.now() - start).toBeLessThan(5000);
   });
 });

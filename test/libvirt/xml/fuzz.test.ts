@@ -1,4 +1,5 @@
-// Fuzzing the XML readers: whatever the input, they return a value or throw XmlError, at once.
+// Fuzzing the XML readers: whatever the input, they return a value or throw XmlError (a hang
+// fails on the suite's timeout).
 // Plain loops over a seeded PRNG mutate the fixtures (fast-check would be too slow for that
 // many inputs); fast-check builds soups of elements from our vocabulary.
 import { readFileSync } from "node:fs";
@@ -24,9 +25,6 @@ const METADATA = [
     params: DEFAULT_PARAMS,
   }),
 ];
-
-/** Longest time one input may take; a hang, or anything worse than linear, shows here. */
-const SLOW_MS = 1000;
 
 const TOKENS = [
   "<",
@@ -129,12 +127,10 @@ interface Outcome {
   inputs: number;
   values: number;
   refused: number;
-  slowest: number;
 }
 
 /** Feeds `input` to `read`; anything but a value or an XmlError fails the test. */
 function attempt(read: (xml: string) => unknown, input: string, outcome: Outcome): void {
-  const start = performance.now();
   try {
     read(input);
     outcome.values++;
@@ -147,10 +143,9 @@ function attempt(read: (xml: string) => unknown, input: string, outcome: Outcome
     outcome.refused++;
   }
   outcome.inputs++;
-  outcome.slowest = Math.max(outcome.slowest, performance.now() - start);
 }
 
-const fresh = (): Outcome => ({ inputs: 0, values: 0, refused: 0, slowest: 0 });
+const fresh = (): Outcome => ({ inputs: 0, values: 0, refused: 0 });
 
 // Element soups: our names, libvirt's and strangers', under prefixes bound or not.
 const NAMES = [
@@ -234,7 +229,6 @@ describe("fuzz: the XML readers return a value or throw XmlError, never hang", {
     // The mutations must leave some inputs readable, or the readers beyond the parser go untried.
     expect(outcome.values).toBeGreaterThan(2000);
     expect(outcome.refused).toBeGreaterThan(2000);
-    expect(outcome.slowest).toBeLessThan(SLOW_MS);
   });
 
   it("survives 45,000 mutations of metadata elements", () => {
@@ -245,7 +239,6 @@ describe("fuzz: the XML readers return a value or throw XmlError, never hang", {
     }
     expect(outcome.values).toBeGreaterThan(2000);
     expect(outcome.refused).toBeGreaterThan(2000);
-    expect(outcome.slowest).toBeLessThan(SLOW_MS);
   });
 
   it("survives 10,000 element soups, alone and inside a domain", () => {
@@ -266,6 +259,5 @@ describe("fuzz: the XML readers return a value or throw XmlError, never hang", {
     );
     expect(outcome.inputs).toBe(10_000);
     expect(outcome.values).toBeGreaterThan(500);
-    expect(outcome.slowest).toBeLessThan(SLOW_MS);
   });
 });
