@@ -16,19 +16,25 @@ function duration(x: number): string {
   return m > 0 ? `${m}m ${two(s % 60)}s` : `${s}s`;
 }
 
-/** `virsh list`'s layout: a header, a rule, one row per agent, a blank line. */
+/**
+ * `virsh list`'s layout: a header, a rule, one row per agent, a blank line. Mode, mean and rate
+ * are a primary's in COLO: a secondary, or a pair out of COLO, has none (the page's "—").
+ */
 export function agentTable(agents: readonly AgentProperties[]): string {
   const rows = [
     ["Domain", "Role", "COLO state", "Mode", "Passive left", "Mean", "Checkpoints/min"],
-    ...agents.map((p) => [
-      p.Domain,
-      p.Role,
-      p.ColoState,
-      p.Mode,
-      p.Mode === "passive" ? String(p.PassiveLeft) : "-",
-      ms(p.Mean),
-      (p.Statistics["per-minute"] ?? 0).toFixed(1),
-    ]),
+    ...agents.map((p) => {
+      const moded = p.Role === "primary" && p.ColoState === "colo";
+      return [
+        p.Domain,
+        p.Role,
+        p.ColoState,
+        moded ? p.Mode : "-",
+        moded && p.Mode === "passive" ? String(p.PassiveLeft) : "-",
+        moded ? ms(p.Mean) : "-",
+        moded ? (p.Statistics["per-minute"] ?? 0).toFixed(1) : "-",
+      ];
+    }),
   ];
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
   const line = (r: string[]) => ` ${r.map((x, c) => x.padEnd(widths[c] ?? 0)).join("   ")}`;

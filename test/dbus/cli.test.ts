@@ -44,7 +44,12 @@ describe("the agent commands", () => {
       ),
     );
     expect(r.stdout.endsWith("\n\n")).toBe(true);
-    agent.update({ mode: "colo", passiveLeft: 0 });
+    // Out of COLO a primary has no mode, mean or rate to show.
+    agent.update({ colo: "failed-over" });
+    expect((await runCli(["list"])).stdout).toMatch(
+      new RegExp(`^ ${DOMAIN} +primary +failed-over +- +- +- +-$`, "m"),
+    );
+    agent.update({ mode: "colo", passiveLeft: 0, colo: "colo" });
   });
 
   it("status: one agent by name or UUID, in full or as JSON; every agent without DOMAIN", async () => {
