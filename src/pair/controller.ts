@@ -444,13 +444,16 @@ export class PairController {
     this.held = this.core.status(this.now).mode === "passive";
     const period = this.held ? this.params.passiveTime : this.params.coloPeriod;
     if (checkpointDelay !== period) this.setPeriod(period, true);
-    // A secondary left stopped (by an agent killed while passive) runs again at the next
-    // checkpoint, which setting the period brings at once.
-    else if (!this.held && this.peer === "reached")
-      this.issue(
-        { kind: "qmp", side: "peer", command: "query-status" },
-        { for: "check-secondary-run" },
-      );
+    // One left stopped by an agent killed while passive.
+    else if (!this.held && this.peer === "reached") this.checkSecondaryRuns();
+  }
+
+  /** A secondary found stopped in COLO mode runs again at the checkpoint setting the period brings. */
+  private checkSecondaryRuns(): void {
+    this.issue(
+      { kind: "qmp", side: "peer", command: "query-status" },
+      { for: "check-secondary-run" },
+    );
   }
 
   // --- the secondary --------------------------------------------------------------------
@@ -477,11 +480,17 @@ export class PairController {
     this.issue({ kind: "qmp", side: "peer", command: "stop" }, { for: "hold" });
   }
 
-  private stopSettled(): void {
+  /** `stopped`: the secondary did stop (the command succeeded). */
+  private stopSettled(stopped: boolean): void {
     this.stopInFlight = false;
-    if (this.stopAgain && this.held && this.inColo && this.closing === undefined)
-      this.stopSecondary();
-    else if (this.closing !== undefined) this.finishClose();
+    if (this.closing !== undefined) this.finishClose();
+    else if (!this.inColo) return;
+    else if (this.held) {
+      if (this.stopAgain) this.stopSecondary();
+    }
+    // Passive mode ended while the stop was on its way, and the checkpoint that released the
+    // secondary came before it: it would stay idle in COLO mode.
+    else if (stopped) this.checkSecondaryRuns();
   }
 
   /**
@@ -633,13 +642,19 @@ export class PairController {
       case "hold":
         this.clear("hold");
         this.alive();
-        this.stopSettled();
+        this.stopSettled(true);
         return;
       case "heartbeat":
         this.answered();
         return;
       case "check-secondary-run":
-        if ((result as { status?: string }).status === "paused" && this.inColo && !this.held)
+        // Closing releases it anyway.
+        if (
+          (result as { status?: string }).status === "paused" &&
+          this.inColo &&
+          !this.held &&
+          this.closing === undefined
+        )
           this.setPeriod(this.params.coloPeriod, true);
         return;
       case "protect":
@@ -699,7 +714,7 @@ export class PairController {
         // Once COLO is over the secondary is no longer ours to hold: its failure is no error.
         if (this.inColo) this.fail("hold", `cannot hold the secondary: ${error}`);
         else this.log("info", `a stop of the secondary sent in COLO failed after it: ${error}`);
-        this.stopSettled();
+        this.stopSettled(false);
         return;
       case "heartbeat":
         this.answered();
@@ -839,8 +854,13 @@ export class PairController {
     this.untimer("replication-retry");
     for (const q of this.paramQueue.splice(0))
       this.answer(q.id, { ok: false, error: "the agent is stopping" });
+    // Held, or maybe left stopped: a stop on its way, or one landed late and being checked.
+    const checking = [...this.pending.values()].some((p) => p.for === "check-secondary-run");
     this.releaseOnClose =
-      this.role === "primary" && this.inColo && !this.native && (this.held || this.stopInFlight);
+      this.role === "primary" &&
+      this.inColo &&
+      !this.native &&
+      (this.held || this.stopInFlight || checking);
     this.held = false;
     this.finishClose();
   }

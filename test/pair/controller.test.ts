@@ -107,6 +107,43 @@ describe("the pair controller", () => {
     expect(d.qmp("stop", "peer")).toHaveLength(1); // and once more, after the first
   });
 
+  /** Passive, then disabled while a stop of the secondary is on its way; it lands last. */
+  function stopLandsLate(): Drive {
+    // Found by the property test (seed -1524527724): the release came before the stop.
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.event("RESUME", undefined, "peer");
+    const [[stop]] = d.qmp("stop", "peer") as [[number, unknown]];
+    d.request({ kind: "set-params", patch: { enabled: false } });
+    d.done(d.one((w) => w.kind === "store-metadata"));
+    d.done(d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters"));
+    d.event("RESUME", undefined, "peer"); // the period's checkpoint: COLO resumes it
+    expect(d.qmp("query-status", "peer")).toHaveLength(0);
+    d.done(stop); // and then our stop lands
+    return d;
+  }
+
+  it("closing while a late stop is being checked releases the secondary", () => {
+    const d = stopLandsLate();
+    d.request({ kind: "close" });
+    const set = d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters");
+    expect(d.work.get(set)).toMatchObject({
+      args: { "x-checkpoint-delay": DEFAULT_PARAMS.coloPeriod },
+    });
+  });
+
+  it("a stop of the secondary that lands after passive mode ended is undone", () => {
+    const d = stopLandsLate();
+    d.done(
+      d.one((w) => w.kind === "qmp" && w.command === "query-status"),
+      { status: "paused" },
+    );
+    const set = d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters");
+    expect(d.work.get(set)).toMatchObject({
+      args: { "x-checkpoint-delay": DEFAULT_PARAMS.coloPeriod },
+    });
+  });
+
   it("finding 7: reads disturbed by events are tried again until one is quiet, and said", () => {
     const d = new Drive(metadata("primary"));
     d.feed({ type: "start", qemu: "7.2.22" });
