@@ -6,6 +6,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // The CLI tests run the bundle that ships; build it once, fresh, before any test.
     globalSetup: ["test/support/build-bundle.ts"],
+    setupFiles: ["test/support/fast-check-seed.ts"],
     reporters: ["default", new PlainSummary()],
     // The libvirt tests share one libvirtd, which some of them kill and restart: one file at a time.
     fileParallelism: false,

@@ -249,7 +249,7 @@ describe("the pair controller, over random interleavings", () => {
         // Nor is it left held once the agent stopped.
         if (w.inColo) expect(w.secondaryStopped).toBe(false);
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 400) },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 2000) },
     );
   });
 });
