@@ -108,6 +108,8 @@ export class PairController {
 
   private closing: number | undefined;
   private releaseOnClose = false;
+  /** A stop landed after passive mode ended: the secondary may be idle until a checkpoint. */
+  private strayStop = false;
   private closed = false;
 
   private readonly errors = new Map<Cause, string>();
@@ -345,6 +347,7 @@ export class PairController {
   private enterColo(start: PolicyEvent): void {
     this.failedOver = false;
     this.hung = false;
+    this.strayStop = false;
     this.checkpointOpen = false;
     this.clear("replication");
     this.clear("failover");
@@ -490,7 +493,10 @@ export class PairController {
     }
     // Passive mode ended while the stop was on its way, and the checkpoint that released the
     // secondary came before it: it would stay idle in COLO mode.
-    else if (stopped) this.checkSecondaryRuns();
+    else if (stopped) {
+      this.strayStop = true;
+      this.checkSecondaryRuns();
+    }
   }
 
   /**
@@ -634,6 +640,8 @@ export class PairController {
       }
       case "set-period":
         this.clear("period");
+        // The checkpoint it brings resumes the secondary.
+        if (p.requested && !this.held) this.strayStop = false;
         if (this.closing !== undefined) this.finishClose();
         return;
       case "native-params":
@@ -648,13 +656,9 @@ export class PairController {
         this.answered();
         return;
       case "check-secondary-run":
+        if ((result as { status?: string }).status !== "paused") this.strayStop = false;
         // Closing releases it anyway.
-        if (
-          (result as { status?: string }).status === "paused" &&
-          this.inColo &&
-          !this.held &&
-          this.closing === undefined
-        )
+        else if (this.inColo && !this.held && this.closing === undefined)
           this.setPeriod(this.params.coloPeriod, true);
         return;
       case "protect":
@@ -854,13 +858,14 @@ export class PairController {
     this.untimer("replication-retry");
     for (const q of this.paramQueue.splice(0))
       this.answer(q.id, { ok: false, error: "the agent is stopping" });
-    // Held, or maybe left stopped: a stop on its way, or one landed late and being checked.
-    const checking = [...this.pending.values()].some((p) => p.for === "check-secondary-run");
+    // Held, or maybe left stopped (a stop on its way, or one that landed late), or QEMU's period
+    // maybe still passive-time (the last change failed): set colo-period, whose checkpoint
+    // releases the secondary.
     this.releaseOnClose =
       this.role === "primary" &&
       this.inColo &&
       !this.native &&
-      (this.held || this.stopInFlight || checking);
+      (this.held || this.stopInFlight || this.strayStop || this.errors.has("period"));
     this.held = false;
     this.finishClose();
   }

@@ -132,6 +132,26 @@ describe("the pair controller", () => {
     });
   });
 
+  it("closing after a late stop whose check failed releases the secondary", () => {
+    const d = stopLandsLate();
+    d.fail(d.one((w) => w.kind === "qmp" && w.command === "query-status"));
+    d.request({ kind: "close" });
+    expect(d.qmp("migrate-set-parameters")).toHaveLength(1);
+  });
+
+  it("closing after a failed period change sets colo-period again", () => {
+    const d = Drive.primaryInColo({ warmup: 1 });
+    goPassive(d);
+    d.request({ kind: "set-params", patch: { enabled: false } });
+    d.done(d.one((w) => w.kind === "store-metadata"));
+    d.fail(d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters"));
+    d.request({ kind: "close" });
+    const set = d.one((w) => w.kind === "qmp" && w.command === "migrate-set-parameters");
+    expect(d.work.get(set)).toMatchObject({
+      args: { "x-checkpoint-delay": DEFAULT_PARAMS.coloPeriod },
+    });
+  });
+
   it("a stop of the secondary that lands after passive mode ended is undone", () => {
     const d = stopLandsLate();
     d.done(
