@@ -30,9 +30,10 @@ const CREATE_HELP = `usage: colo-hybrid pair create DOMAIN --secondary-uri URI [
 
 Makes the shut-off domain DOMAIN a COLO primary: redefines it with COLO's network plumbing
 (chardevs and filters in <qemu:commandline>) and colo-hybrid's metadata, and defines its
-secondary (a new domain) on the secondary's host. DOMAIN needs exactly one
-<interface type='user'> and no disks. Nothing is started: start the secondary first, paused,
-then the primary (it waits for the secondary to connect).
+secondary (a new domain) on the secondary's host. DOMAIN needs exactly one NIC,
+<interface type='bridge'>, type='network' or type='user', and no disks; vhost-net is turned
+off on a virtio tap NIC (pair remove turns it back). Nothing is started: start the secondary
+first, paused, then the primary (it waits for the secondary to connect).
 
 Both URIs are kept in the metadata: qemu:///system, qemu+ssh://[user@]host[:port]/system or
 qemu+tls://host[:port]/system, with no parameters; keys, known hosts and certificates for a host

@@ -16,6 +16,16 @@ const POLL_MS = 100;
 
 const objectDel = (id: string): FailoverStep => ({ qmp: "object-del", args: { id } });
 
+/**
+ * The survivor tells the network where the guest's MAC address now is (RARP, and a gratuitous
+ * ARP from virtio guests that take the hint): a switch or bridge that learnt it on the lost
+ * side's port forwards there no more. QEMU's own announce defaults: 5 rounds, 50 to 550 ms.
+ */
+const ANNOUNCE: FailoverStep = {
+  qmp: "announce-self",
+  args: { initial: 50, max: 550, rounds: 5, step: 100 },
+};
+
 /** The secondary is gone: the primary drops colo-compare and the mirror, and runs alone. */
 export const PRIMARY_FAILOVER: readonly FailoverStep[] = [
   ...[
@@ -27,6 +37,7 @@ export const PRIMARY_FAILOVER: readonly FailoverStep[] = [
   ].map(objectDel),
   { qmp: "x-colo-lost-heartbeat" },
   { runWithin: RUN_WITHIN_MS },
+  ANNOUNCE,
 ];
 
 /** The primary is gone: the secondary takes over, then serves directly. */
@@ -37,6 +48,7 @@ export const SECONDARY_FAILOVER: readonly FailoverStep[] = [
   ...[SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror].map(
     (id): FailoverStep => ({ qmp: "chardev-remove", args: { id } }),
   ),
+  ANNOUNCE,
 ];
 
 export async function runFailover(

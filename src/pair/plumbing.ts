@@ -9,6 +9,7 @@
 //     primary_in  <- compare0-0 -> compare0 :C (loopback) <- filter-redirector redire1 (rx)
 //     outdev -> compare_out0 -> compare_out :D (loopback) -> filter-redirector redire0 (rx)
 //                                                   filter-rewriter rew0; -incoming tcp:...:M
+// The filters sit on the domain's one NIC (nic.ts: which netdev, vnet headers, vhost-net off).
 import { isIP } from "node:net";
 import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../colo/params.js";
 import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
@@ -20,9 +21,10 @@ import {
   readDomainConfig,
 } from "../libvirt/xml/domain.js";
 import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js";
-import { parseXml } from "../libvirt/xml/tree.js";
-import { editDomain, writeXml } from "../libvirt/xml/write.js";
+import { parseXml, type XmlElement } from "../libvirt/xml/tree.js";
+import { editDomain, withDriverName, writeXml } from "../libvirt/xml/write.js";
 import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
+import { type NicPlumbing, planNic, vhostOffWarning } from "./nic.js";
 
 /** The five TCP ports of a pair. */
 export interface PairPorts {
@@ -143,7 +145,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       `already a COLO domain: its <qemu:commandline> carries a COLO ${plain.colo.role}'s plumbing (${what.join(", ")})`,
     );
   }
-  const netdev = netdevOf(plain, problems);
+  const nic = planNic(plain.nics, problems);
   const disks = plain.disks.filter((d) => d.source !== undefined || !isRemovable(d.device));
   if (disks.length > 0) {
     const found = disks.map((d) =>
@@ -207,6 +209,13 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     params,
   });
   const primaryMeta = metadata("primary", secondaryUri, secondaryName);
+  const interfaces = nic.vhostOff ? (el: XmlElement) => withDriverName(el, "qemu") : undefined;
+  if (interfaces !== undefined) {
+    const changed = root.children
+      .filter((c) => c.ns === "" && c.name === "devices")
+      .flatMap((d) => d.children.filter((c) => c.ns === "" && c.name === "interface"));
+    primaryMeta.original = writeXml({ ...root, name: "devices", attrs: [], children: changed });
+  }
   const secondaryMeta = metadata("secondary", primaryUri, primaryName);
   for (const m of [primaryMeta, secondaryMeta]) {
     // The URIs and the ports were checked above, each problem said once, naming the side.
@@ -224,8 +233,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   }
   const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
   const plumbing = {
-    primary: primaryArgs(netdev, address, ports),
-    secondary: secondaryArgs(netdev, address, incoming, ports, version),
+    primary: primaryArgs(nic, address, ports),
+    secondary: secondaryArgs(nic, address, incoming, ports, version),
   };
   // A COLO domain's own plumbing clashes with ours, of course: refused above already.
   if (!alreadyColo) problems.push(...clashes(plain, plumbing));
@@ -237,6 +246,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       ...(renamed ? { name: primaryName, uuid: null } : {}),
       qemuArgs: [...plain.qemuArgs, ...plumbing.primary],
       metadata: primaryMeta,
+      ...(interfaces && { interfaces }),
     }),
   );
   const secondary = writeXml(
@@ -245,6 +255,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       uuid: null,
       qemuArgs: [...plain.qemuArgs, ...plumbing.secondary],
       metadata: secondaryMeta,
+      ...(interfaces && { interfaces }),
       renameFiles: (path) => {
         // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
         // gets its own.
@@ -258,6 +269,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   warnings.push(
     `starting '${primaryName}' waits until '${secondaryName}' has connected (the primary's compare1 chardev has wait=on): start the secondary first, paused`,
   );
+  const [first] = plain.nics;
+  if (nic.vhostOff && first !== undefined) warnings.push(vhostOffWarning(first));
   if (renamed) {
     warnings.push(
       `the primary '${primaryName}' is a new domain with a new UUID: '${plain.name}' stays as it is`,
@@ -303,28 +316,6 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     ports,
     warnings,
   };
-}
-
-/** The netdev libvirt makes for the domain's one NIC; problems when it has none, or others. */
-function netdevOf(plain: DomainConfig, problems: string[]): string {
-  const [nic, ...more] = plain.nics;
-  if (nic === undefined) {
-    problems.push(
-      "no NIC: COLO compares the two sides' network output, so the domain needs one <interface type='user'>",
-    );
-  } else if (more.length > 0) {
-    problems.push(
-      `${plain.nics.length} NICs: COLO's filters are set up on one; give the domain exactly one <interface type='user'>`,
-    );
-  } else if (nic.type !== "user") {
-    // A tap (network, bridge, direct) would put the secondary on the wire with the primary's
-    // MAC address, and vhost-net would carry packets past COLO's filters.
-    problems.push(
-      `<interface type='${nic.type}'> is not supported: only type='user' (QEMU user networking) is; with a tap the secondary would be on the network with the primary's MAC address`,
-    );
-  }
-  // libvirt names the netdev "host" + the device alias: net0 for the first NIC, or the user's.
-  return `host${nic?.alias ?? "net0"}`;
 }
 
 function isRemovable(device: string): boolean {
@@ -572,7 +563,12 @@ const chardev = (id: string, host: string, port: number, ...options: string[]) =
 ];
 const object = (...fields: string[]) => ["-object", fields.join(",")];
 
-function primaryArgs(netdev: string, address: string, p: PairPorts): string[] {
+/** The filter options for the NIC: its netdev, and whether its packets carry a vnet header. */
+function onNic(nic: NicPlumbing): string[] {
+  return [`netdev=${nic.netdev}`, ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : [])];
+}
+
+function primaryArgs(nic: NicPlumbing, address: string, p: PairPorts): string[] {
   const c = PRIMARY_CHARDEVS;
   const o = PRIMARY_OBJECTS;
   const server = ["server=on", "wait=off"];
@@ -584,24 +580,18 @@ function primaryArgs(netdev: string, address: string, p: PairPorts): string[] {
     ...chardev(c.compareInClient, LOOPBACK, p.compareIn),
     ...chardev(c.compareOut, LOOPBACK, p.compareOut, ...server),
     ...chardev(c.compareOutClient, LOOPBACK, p.compareOut),
-    ...object(
-      "filter-mirror",
-      `id=${o.mirror}`,
-      `netdev=${netdev}`,
-      "queue=tx",
-      `outdev=${c.mirror}`,
-    ),
+    ...object("filter-mirror", `id=${o.mirror}`, ...onNic(nic), "queue=tx", `outdev=${c.mirror}`),
     ...object(
       "filter-redirector",
       `id=${o.redirectorIn}`,
-      `netdev=${netdev}`,
+      ...onNic(nic),
       "queue=rx",
       `indev=${c.compareOut}`,
     ),
     ...object(
       "filter-redirector",
       `id=${o.redirectorOut}`,
-      `netdev=${netdev}`,
+      ...onNic(nic),
       "queue=rx",
       `outdev=${c.compareIn}`,
     ),
@@ -613,12 +603,13 @@ function primaryArgs(netdev: string, address: string, p: PairPorts): string[] {
       `secondary_in=${c.compare}`,
       `outdev=${c.compareOutClient}`,
       `iothread=${o.iothread}`,
+      ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : []),
     ),
   ];
 }
 
 function secondaryArgs(
-  netdev: string,
+  nic: NicPlumbing,
   address: string,
   incoming: string,
   p: PairPorts,
@@ -635,18 +626,18 @@ function secondaryArgs(
     ...object(
       "filter-redirector",
       `id=${o.redirectorTx}`,
-      `netdev=${netdev}`,
+      ...onNic(nic),
       "queue=tx",
       `indev=${c.mirror}`,
     ),
     ...object(
       "filter-redirector",
       `id=${o.redirectorRx}`,
-      `netdev=${netdev}`,
+      ...onNic(nic),
       "queue=rx",
       `outdev=${c.compare}`,
     ),
-    ...object("filter-rewriter", `id=${o.rewriter}`, `netdev=${netdev}`, "queue=all"),
+    ...object("filter-rewriter", `id=${o.rewriter}`, ...onNic(nic), "queue=all"),
     "-incoming",
     `tcp:${listen}:${p.migration}`,
   ];

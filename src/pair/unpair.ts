@@ -6,7 +6,7 @@
 // so every such argument is the plumbing's, wherever it stands now.
 import { type QemuId, qemuDefinitions, readDomainConfig } from "../libvirt/xml/domain.js";
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
-import { parseXml } from "../libvirt/xml/tree.js";
+import { attrValue, parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, writeXml } from "../libvirt/xml/write.js";
 import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
@@ -66,8 +66,13 @@ export function planUnpair(primaryXml: string, host: string): UnpairPlan {
       `it is the COLO secondary of '${domain}': run it on the primary (colo-hybrid pair remove ${domain} -c ${uri})`,
     );
   }
+  const originals = meta.value.original === undefined ? [] : parseXml(meta.value.original).children;
   const plainXml = writeXml(
-    editDomain(root, { qemuArgs: withoutPlumbing(config.qemuArgs), metadata: null }),
+    editDomain(root, {
+      qemuArgs: withoutPlumbing(config.qemuArgs),
+      metadata: null,
+      interfaces: (nic) => originals.find((o) => sameNic(o, nic)) ?? nic,
+    }),
   );
   return { primary: config.name, plainXml, secondary: meta.value.peer };
 }
@@ -87,6 +92,15 @@ export function secondaryProblem(plan: UnpairPlan, secondaryXml: string): string
     return `${where} is not the COLO secondary of '${plan.primary}': its metadata says it is the ${role} of '${peer.domain}'`;
   }
   return undefined;
+}
+
+/** One NIC, told by its MAC address (libvirt writes it in lower case): pair create refuses a tap NIC without one. */
+function sameNic(original: XmlElement, nic: XmlElement): boolean {
+  const mac = (el: XmlElement) => {
+    const found = el.children.find((c) => c.ns === "" && c.name === "mac");
+    return found && attrValue(found, "address")?.toLowerCase();
+  };
+  return original.name === "interface" && mac(original) !== undefined && mac(original) === mac(nic);
 }
 
 /**

@@ -1,5 +1,6 @@
 // A plain libvirt domain for the lab guest (test/lab/guest.ts), as the COLO recipe wants it:
-// TCG, pc-i440fx-7.2, qemu64, 1 vCPU, 256 MiB, one e1000 on QEMU user networking, no disk; ACPI
+// TCG, pc-i440fx-7.2, qemu64, 1 vCPU, 256 MiB, one e1000 on QEMU user networking (or the NIC
+// given), no disk; ACPI
 // only so the kernel finds its tables instead of logging a BIOS error at each boot. Its
 // serial console goes to a file under build/lab/console/, so a failed boot can be read.
 import { mkdirSync } from "node:fs";
@@ -15,7 +16,13 @@ export interface GuestDomainOptions {
   /** Absolute paths, as buildGuest() returns them. */
   kernel: string;
   initrd: string;
+  /** The <interface>; default an e1000 on QEMU user networking. */
+  nic?: string;
 }
+
+const USER_NIC = `<interface type='user'>
+      <model type='e1000'/>
+    </interface>`;
 
 /** Where the domain's serial console is written; QEMU truncates it at each start. */
 export function consoleLogPath(name: string): string {
@@ -58,9 +65,7 @@ export function guestDomainXml(opts: GuestDomainOptions): string {
   <clock offset='utc'/>
   <devices>
     <controller type='usb' model='none'/>
-    <interface type='user'>
-      <model type='e1000'/>
-    </interface>
+    ${opts.nic ?? USER_NIC}
     <serial type='file'>
       <source path='${xmlText(consoleLogPath(opts.name))}'/>
     </serial>

@@ -1,19 +1,9 @@
-// The COLO lab's guest: Debian's own kernel and a busybox initramfs whose /init brings up e1000
-// and serves HTTP on 10.0.2.15:80, for QEMU user networking. No disk, so a COLO pair needs no
-// block replication. Built at test time from the host's packages, cached under build/lab/guest/.
+// The COLO lab's guest: Debian's own kernel and a busybox initramfs whose /init brings up its NIC
+// (e1000 or virtio-net) and serves HTTP on 10.0.2.15:80, behind QEMU user networking or on a
+// bridge. Built at test time from the host's packages, cached under build/lab/guest/.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { CommandError, run } from "../support/exec.js";
@@ -35,7 +25,8 @@ export interface Guest {
 
 const PACKAGES_HINT =
   "apt-get install --no-install-recommends linux-image-amd64 busybox-static (scripts/setup.sh)";
-const E1000_DIR = "kernel/drivers/net/ethernet/intel/e1000";
+/** The NIC drivers the guest may need: modules of Debian's kernel, not built in. */
+const MODULES = ["e1000", "virtio_pci", "virtio_net"];
 
 const INIT = `#!/bin/sh
 # /init of the colo-hybrid lab guest, written by test/lab/guest.ts.
@@ -46,12 +37,13 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "lab-guest: kernel $(uname -r)"
-insmod /lib/modules/$(uname -r)/${E1000_DIR}/e1000.ko
+# The drivers, each after what it needs (modules.dep); the one for a device not present loads idle.
+for m in $(cat /etc/modules); do insmod "/lib/modules/$(uname -r)/$m"; done
 ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 ip route add default via 10.0.2.2
-# e1000's link comes up a second or two after this; a request that arrives before it is lost
+# The link comes up a second or two after this; a request that arrives before it is lost
 # and waits for TCP's retransmission (6 s). So the ready line waits for the carrier (10 s at most).
 i=0
 while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -120,23 +112,48 @@ async function currentInputs(): Promise<Inputs> {
     kernelPackage,
     kernelVersion: await requiredVersion(kernelPackage),
     busyboxVersion: await requiredVersion("busybox-static"),
-    filesHash: createHash("sha256").update(JSON.stringify(GUEST_FILES)).digest("hex"),
+    filesHash: createHash("sha256")
+      .update(JSON.stringify([GUEST_FILES, MODULES]))
+      .digest("hex"),
   };
 }
 
-/** e1000.ko, decompressed when the kernel package ships it as .ko.xz. */
-async function e1000Module(release: string, scratch: string): Promise<Buffer> {
-  const dir = join("/lib/modules", release, E1000_DIR);
-  const plain = join(dir, "e1000.ko");
-  if (existsSync(plain)) return readFile(plain);
-  if (!existsSync(`${plain}.xz`)) {
-    const found = existsSync(dir) ? (await readdir(dir)).join(", ") || "nothing" : "no directory";
-    throw new Error(`no e1000.ko or e1000.ko.xz in ${dir} (found: ${found})`);
+/**
+ * MODULES and what they need, in load order, as paths under /lib/modules/RELEASE: from the
+ * kernel's modules.dep, whose lines are "path: dependency...".
+ */
+async function moduleOrder(release: string): Promise<string[]> {
+  const depFile = join("/lib/modules", release, "modules.dep");
+  const deps = new Map<string, string[]>();
+  for (const line of (await readFile(depFile, "utf8")).split("\n")) {
+    const [path, after] = line.split(":");
+    if (path !== undefined && after !== undefined)
+      deps.set(path, after.trim().split(/\s+/).filter(Boolean));
   }
-  const copy = join(scratch, "e1000.ko.xz");
-  await copyFile(`${plain}.xz`, copy);
-  await run("xz", ["--decompress", copy]);
-  return readFile(join(scratch, "e1000.ko"));
+  const order: string[] = [];
+  const visit = (path: string) => {
+    if (order.includes(path)) return;
+    for (const d of deps.get(path) ?? []) visit(d);
+    order.push(path);
+  };
+  for (const name of MODULES) {
+    const path = [...deps.keys()].find((p) => /[^/]+(?=\.ko(\.xz)?$)/.exec(p)?.[0] === name);
+    if (path === undefined) throw new Error(`no module ${name} in ${depFile}: ${PACKAGES_HINT}`);
+    visit(path);
+  }
+  return order;
+}
+
+/** A module's code, decompressed when the kernel package ships it as .ko.xz. */
+async function moduleCode(release: string, path: string, scratch: string): Promise<Buffer> {
+  const file = join("/lib/modules", release, path);
+  if (!path.endsWith(".xz")) return readFile(file);
+  const copy = join(scratch, "module.ko.xz");
+  await copyFile(file, copy);
+  await run("xz", ["--decompress", "--force", copy]);
+  const code = await readFile(join(scratch, "module.ko"));
+  await rm(join(scratch, "module.ko"));
+  return code;
 }
 
 interface CpioEntry {
@@ -190,10 +207,21 @@ function newcArchive(entries: readonly CpioEntry[]): Buffer {
 }
 
 async function initramfs(release: string, scratch: string): Promise<Buffer> {
-  const moduleDir = join("lib/modules", release, E1000_DIR);
-  const moduleParents = moduleDir.split("/").map((_, i, all) => all.slice(0, i + 1).join("/"));
+  const modules = await moduleOrder(release);
+  const installed = modules.map((m) => ({
+    m,
+    at: join("lib/modules", release, m.replace(/\.xz$/, "")),
+  }));
+  const parents = new Set(
+    installed.flatMap(({ at }) =>
+      at
+        .split("/")
+        .slice(0, -1)
+        .map((_, i, all) => all.slice(0, i + 1).join("/")),
+    ),
+  );
   const entries: CpioEntry[] = [
-    ...[...DIRECTORIES, "www", "www/cgi-bin", ...moduleParents].map((path) => ({
+    ...[...DIRECTORIES, "www", "www/cgi-bin", ...parents].map((path) => ({
       path,
       mode: S_IFDIR | 0o755,
     })),
@@ -202,9 +230,11 @@ async function initramfs(release: string, scratch: string): Promise<Buffer> {
     { path: "bin/busybox", mode: S_IFREG | 0o755, data: await readFile("/bin/busybox") },
     { path: "bin/sh", mode: S_IFLNK | 0o777, data: Buffer.from("busybox") },
     {
-      path: join(moduleDir, "e1000.ko"),
+      path: "etc/modules",
       mode: S_IFREG | 0o644,
-      data: await e1000Module(release, scratch),
+      data: Buffer.from(
+        `${installed.map(({ at }) => at.slice(`lib/modules/${release}/`.length)).join("\n")}\n`,
+      ),
     },
     ...Object.entries(GUEST_FILES).map(([path, f]) => ({
       path,
@@ -212,6 +242,10 @@ async function initramfs(release: string, scratch: string): Promise<Buffer> {
       data: Buffer.from(f.text),
     })),
   ];
+  // One at a time: moduleCode decompresses in one scratch file.
+  for (const { m, at } of installed) {
+    entries.push({ path: at, mode: S_IFREG | 0o644, data: await moduleCode(release, m, scratch) });
+  }
   return gzipSync(newcArchive(entries), { level: 9 });
 }
 
@@ -238,7 +272,6 @@ export async function buildGuest(): Promise<Guest> {
     await chmod(scratch, 0o755);
     await copyFile(join("/boot", `vmlinuz-${release}`), join(scratch, "vmlinuz"));
     await writeFile(join(scratch, "initrd.cpio.gz"), await initramfs(release, scratch));
-    await rm(join(scratch, "e1000.ko"), { force: true });
     await writeFile(join(scratch, "inputs.json"), `${JSON.stringify(inputs, null, 2)}\n`);
     await rename(scratch, dir);
   } catch (e) {

@@ -18,12 +18,11 @@ import { buildGuest } from "./guest.js";
 import { forwardPort, guestDomainXml } from "./guest-domain.js";
 import { applyTcgWorkaround, type Workaround } from "./tcg-workaround.js";
 
-export interface LabPair {
+/** A pair, however its guest is reached. */
+export interface LabSides {
   lv: Libvirt;
   primary: PairSide;
   secondary: PairSide;
-  /** Host port forwarded to the primary's port 80. */
-  port: number;
   ports: {
     mirror: number;
     compare: number;
@@ -34,6 +33,12 @@ export interface LabPair {
   info: { primary: QemuInfo; secondary: QemuInfo };
   workaround: Workaround | undefined;
   teardown(): Promise<void>;
+}
+
+/** A pair behind QEMU user networking, reached on a forwarded host port. */
+export interface LabPair extends LabSides {
+  /** Host port forwarded to the primary's port 80. */
+  port: number;
 }
 
 export interface PairOptions {
@@ -62,16 +67,40 @@ export async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
+/** The pair behind user networking, serving on a forwarded host port once it returns. */
 export async function startPair(opts: PairOptions): Promise<LabPair> {
+  const port = await freePort();
+  const sides = await startSides(opts, undefined, async (primary) => {
+    const name = primary.dom.name;
+    await forwardPort(name, port);
+    await waitUntil(
+      `${name} to boot and serve HTTP on 127.0.0.1:${port}`,
+      () => httpAnswers(port),
+      180_000,
+      500,
+    );
+  });
+  return { ...sides, port };
+}
+
+/**
+ * The pair with `nic` (an <interface>; default the guest's user-networking e1000), brought up to
+ * COLO; `ready` runs then, and the pair is returned once it has.
+ */
+export async function startSides(
+  opts: PairOptions,
+  nic: string | undefined,
+  ready: (primary: PairSide) => Promise<void>,
+): Promise<LabSides> {
   const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
   await startLibvirtd();
   const guest = await buildGuest();
   const name = `${TEST_DOMAIN_PREFIX}colo-${randomBytes(3).toString("hex")}`;
-  const [mirror, compare, compareIn, compareOut, migration, port] = (await distinctFreePorts(
-    6,
+  const [mirror, compare, compareIn, compareOut, migration] = (await distinctFreePorts(
+    5,
   )) as number[];
-  const ports = { mirror, compare, compareIn, compareOut, migration } as LabPair["ports"];
-  const plan = planPair(guestDomainXml({ name, ...guest }), {
+  const ports = { mirror, compare, compareIn, compareOut, migration } as LabSides["ports"];
+  const plan = planPair(guestDomainXml({ name, ...guest, ...(nic && { nic }) }), {
     secondaryUri: "qemu:///system",
     address: "127.0.0.1",
     ports,
@@ -132,14 +161,8 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
         `COLO after ${result.elapsedMs} ms: ${plan.primary.name} (QEMU ${info.primary.text}) -> ${plan.secondary.name}`,
       );
     }
-    await forwardPort(plan.primary.name, port as number);
-    await waitUntil(
-      `${plan.primary.name} to boot and serve HTTP on 127.0.0.1:${port}`,
-      () => httpAnswers(port as number),
-      180_000,
-      500,
-    );
-    return { lv, primary, secondary, port: port as number, ports, info, workaround, teardown };
+    await ready(primary);
+    return { lv, primary, secondary, ports, info, workaround, teardown };
   } catch (e) {
     await teardown();
     throw e;

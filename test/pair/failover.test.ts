@@ -6,13 +6,14 @@ import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../../src/pai
 import { coloQemu, FakeLibvirt } from "../agent/fake-libvirt.js";
 
 describe("failover", () => {
-  it("the primary drops its plumbing before leaving COLO; the secondary takes over first", () => {
+  it("the primary drops its plumbing before leaving COLO; the secondary takes over first; each announces its MAC last", () => {
     const commands = (plan: typeof PRIMARY_FAILOVER) =>
       plan.map((s) => ("qmp" in s ? s.qmp : "run"));
     expect(commands(PRIMARY_FAILOVER)).toEqual([
       ...Array(5).fill("object-del"),
       "x-colo-lost-heartbeat",
       "run",
+      "announce-self",
     ]);
     expect(commands(SECONDARY_FAILOVER)).toEqual([
       "x-colo-lost-heartbeat",
@@ -21,6 +22,7 @@ describe("failover", () => {
       "object-del",
       "chardev-remove",
       "chardev-remove",
+      "announce-self",
     ]);
   });
 

@@ -319,21 +319,93 @@ describe("planPair: choices", () => {
   });
 });
 
-describe("planPair: refusals", () => {
-  it("refuses a domain without a NIC, with two, or with another type than user", () => {
-    expect(problems(plain(""))).toEqual([
-      expect.stringMatching(/^no NIC: .*<interface type='user'>/),
-    ]);
-    expect(problems(plain(USER_NIC + USER_NIC))).toEqual([
-      expect.stringMatching(/^2 NICs: .*exactly one/),
-    ]);
-    for (const type of ["network", "bridge", "direct", "vhostuser"]) {
-      expect(problems(plain(`<interface type='${type}'/>`))).toEqual([
-        expect.stringMatching(
-          new RegExp(`^<interface type='${type}'> is not supported: only type='user'`),
-        ),
+describe("planPair: tap NICs (bridge, network)", () => {
+  const MAC = "52:54:00:12:34:56";
+  const tap = (type: string, model: string, driver = "") =>
+    plain(
+      `<interface type='${type}'><mac address='${MAC}'/><source ${type}='br0'/>` +
+        `<model type='${model}'/>${driver}</interface>`,
+    );
+  const objects = (xml: string) =>
+    config(xml).qemuArgs.filter((_, i, all) => all[i - 1] === "-object");
+  const nic = (xml: string) => readDomainConfig(parseXml(xml)).nics;
+
+  it("sets vnet_hdr_support on every filter and colo-compare of a virtio NIC, and turns vhost-net off on both sides", () => {
+    const plan = planPair(tap("bridge", "virtio"), LOCAL);
+    for (const [side, filters] of [
+      [plan.primary, 4],
+      [plan.secondary, 3],
+    ] as const) {
+      const ours = objects(side.xml).filter((o) => !o.startsWith("iothread,"));
+      expect(ours).toHaveLength(filters);
+      for (const o of ours) expect(o).toMatch(/,vnet_hdr_support=on(,|$)/);
+      expect(nic(side.xml)).toEqual([
+        {
+          type: "bridge",
+          alias: undefined,
+          model: "virtio",
+          driver: "qemu",
+          mac: MAC,
+          source: "br0",
+        },
       ]);
     }
+    expect(plan.warnings).toContainEqual(
+      `vhost-net is turned off on the NIC ${MAC} (<driver name='qemu'/>): it moves packets in the host's kernel, past the COLO filters that copy and compare them; pair remove turns it back`,
+    );
+  });
+
+  it("keeps the NIC's other driver settings, and changes nothing when vhost-net is off already", () => {
+    const queues = planPair(tap("network", "virtio", "<driver name='vhost' queues='4'/>"), LOCAL);
+    expect(queues.primary.xml).toContain("<driver name='qemu' queues='4'/>");
+    const off = planPair(tap("network", "virtio", "<driver name='qemu'/>"), LOCAL);
+    expect(off.warnings.filter((w) => w.includes("vhost"))).toEqual([]);
+    const meta = readDomainConfig(parseXml(off.primary.xml)).metadata;
+    expect(meta?.ok && meta.value.original).toBeUndefined();
+    expect(
+      objects(off.primary.xml)
+        .filter((o) => !o.startsWith("iothread"))
+        .every((o) => o.includes("vnet_hdr_support=on")),
+    ).toBe(true);
+  });
+
+  it("leaves an emulated NIC (e1000) on a tap as it is: no vnet header, no vhost-net", () => {
+    const plan = planPair(tap("bridge", "e1000"), LOCAL);
+    expect(objects(plan.primary.xml).some((o) => o.includes("vnet_hdr"))).toBe(false);
+    expect(nic(plan.primary.xml)[0]?.driver).toBeUndefined();
+    expect(plan.warnings.filter((w) => w.includes("vhost"))).toEqual([]);
+  });
+});
+
+describe("planPair: refusals", () => {
+  it("refuses a domain without a NIC, with two, or one whose packets pass QEMU by", () => {
+    const supported = "one <interface type='bridge'>, type='network' or type='user'";
+    expect(problems(plain(""))).toEqual([
+      `no NIC: COLO compares the two sides' network output, so the domain needs ${supported}`,
+    ]);
+    expect(problems(plain(USER_NIC + USER_NIC))).toEqual([
+      `2 NICs: COLO's filters are set up on one; give the domain exactly ${supported}`,
+    ]);
+    for (const [type, why] of [
+      ["direct", /macvtap NIC delivers by MAC address/],
+      ["vhostuser", /moves packets between the guest and another process/],
+      ["hostdev", /never pass through QEMU's filters/],
+      ["mcast", /do not pass through a QEMU netdev COLO can filter/],
+    ] as const) {
+      const [only, ...none] = problems(plain(`<interface type='${type}'/>`));
+      expect(none).toEqual([]);
+      expect(only).toMatch(new RegExp(`^<interface type='${type}'> is not supported: `));
+      expect(only).toMatch(why);
+      expect(only).toMatch(new RegExp(`; use ${supported}$`));
+    }
+  });
+
+  it("refuses a tap NIC without a MAC address: both sides need the same one", () => {
+    expect(
+      problems(plain("<interface type='network'><source network='default'/></interface>")),
+    ).toEqual([
+      "<interface type='network'> has no <mac address>: both sides must use one MAC address, so give it one",
+    ]);
   });
 
   it("refuses disks, and cdroms and floppies with media; empty ones are fine", () => {

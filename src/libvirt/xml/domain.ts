@@ -50,6 +50,14 @@ export interface Nic {
   type: string;
   /** A user-set <alias name="ua-..."/>: libvirt names the netdev "host" + the alias. */
   alias: string | undefined;
+  /** <model type=...>: "virtio", "e1000"; undefined leaves it to libvirt. */
+  model: string | undefined;
+  /** <driver name=...>: "vhost" or "qemu" (no vhost-net); undefined leaves it to libvirt. */
+  driver: string | undefined;
+  /** <mac address=...>, when set. */
+  mac: string | undefined;
+  /** <source bridge|network|dev=...>: what it is plugged into. */
+  source: string | undefined;
 }
 
 /** A <disk>. */
@@ -229,6 +237,10 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
     nics: all("interface").map((i) => ({
       type: attrValue(i, "type") ?? "",
       alias: childAttr(i, "alias", "name"),
+      model: childAttr(i, "model", "type"),
+      driver: childAttr(i, "driver", "name"),
+      mac: childAttr(i, "mac", "address"),
+      source: firstAttr(i, "source", ["bridge", "network", "dev"]),
     })),
     disks: all("disk").map((d) => ({
       device: attrValue(d, "device") ?? "disk",

@@ -8,7 +8,12 @@
 //     <colo:params>                                        optional, any subset of PARAMETERS
 //       <colo:passive-count>100</colo:passive-count>
 //     </colo:params>
+//     <colo:original>&lt;devices&gt;...</colo:original>   optional: devices as they were
 //   </colo:hybrid>
+//
+// <original> holds, as text, a <devices> with the plain domain's own versions of the devices pair
+// create changed, which pair remove puts back. As text, it stays out of our namespace's
+// grammar and libvirt keeps it byte for byte.
 //
 // Any prefix will do. virDomainGetMetadata (`virsh metadata DOMAIN --uri NS`) returns the element
 // with its namespace stripped, so a <hybrid> in no namespace is read the same way.
@@ -21,7 +26,7 @@ import {
 } from "../../colo/params.js";
 import { excerpt } from "../../input/excerpt.js";
 import { peerUriProblem } from "../peer-uri.js";
-import { attrValue, parseXml, type XmlElement } from "./tree.js";
+import { attrValue, parseXml, type XmlElement, XmlError } from "./tree.js";
 
 export const METADATA_NS = "http://colo-hybrid.org/xmlns/domain/1.0";
 /** The prefix we give virDomainSetMetadata. */
@@ -39,6 +44,8 @@ export interface HybridMetadata {
   /** The pair's ports; absent in metadata written before they were kept here. */
   ports?: PairPortsMetadata;
   params: Params;
+  /** XML of a <devices>: the plain domain's versions of the devices pair create changed. */
+  original?: string;
 }
 
 export interface PairPortsMetadata {
@@ -60,7 +67,7 @@ export type HybridMetadataResult =
   | { ok: false; errors: MetadataError[] };
 
 const ROOT = "hybrid";
-const ELEMENTS = ["role", "peer", "protect", "ports", "params"];
+const ELEMENTS = ["role", "peer", "protect", "ports", "params", "original"];
 const PEER_ATTRS = ["uri", "domain"];
 const PORT_ATTRS = ["migration"] as const;
 const PARAM_NAMES = PARAMETERS.map((p) => p.name);
@@ -85,6 +92,19 @@ function portProblem(name: string, port: string): string | undefined {
   return /^[1-9][0-9]*$/.test(port) && n >= PORT_RANGE.min && n <= PORT_RANGE.max
     ? undefined
     : `${name}=${excerpt(port)} is not allowed: a port number, ${PORT_RANGE.min}..${PORT_RANGE.max}`;
+}
+
+function originalProblem(text: string): string | undefined {
+  let root: XmlElement;
+  try {
+    root = parseXml(text);
+  } catch (e) {
+    if (!(e instanceof XmlError)) throw e;
+    return `original=${excerpt(text)} is not allowed: ${e.message}`;
+  }
+  return root.name === "devices" && root.ns === ""
+    ? undefined
+    : `original=${excerpt(text)} is not allowed: the XML of a <devices>`;
 }
 
 /** Reads our element, already parsed. Every bad value is reported, each with its path. */
@@ -204,11 +224,21 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
     for (const e of applied.errors) report(`${ROOT}/params/${e.name}`, e.message);
   }
 
+  let original: string | undefined;
+  const originalEl = top.get("original");
+  if (originalEl !== undefined) {
+    const text = leaf(originalEl, `${ROOT}/original`);
+    const problem = originalProblem(text);
+    if (problem === undefined) original = text;
+    else report(`${ROOT}/original`, problem);
+  }
+
   if (errors.length > 0 || role === undefined || peer === undefined || !applied.ok) {
     return { ok: false, errors };
   }
   const value: HybridMetadata = { role, peer, protect, params: applied.params };
   if (ports !== undefined) value.ports = ports;
+  if (original !== undefined) value.original = original;
   return { ok: true, value };
 }
 
@@ -259,6 +289,7 @@ export function formatMetadata(m: HybridMetadata): string {
     peerUriProblem(m.peer.uri),
     domainProblem(m.peer.domain),
     m.ports === undefined ? undefined : portProblem("migration", String(m.ports.migration)),
+    m.original === undefined ? undefined : originalProblem(m.original),
   ];
   const checked = applyPatch(DEFAULT_PARAMS, toExternal(m.params));
   if (!checked.ok) problems.push(...checked.errors.map((e) => e.message));
@@ -279,6 +310,7 @@ export function formatMetadata(m: HybridMetadata): string {
     "  <params>",
     ...params,
     "  </params>",
+    ...(m.original === undefined ? [] : [`  <original>${escapeXml(m.original)}</original>`]),
     `</${ROOT}>`,
   ].join("\n");
 }

@@ -31,6 +31,8 @@ export interface DomainEdits {
   metadata?: HybridMetadata | null;
   /** New paths for the files character devices write (serial, console, channel logs). */
   renameFiles?: (path: string) => string;
+  /** Each <interface>, replaced by what this returns for it. */
+  interfaces?: (nic: XmlElement) => XmlElement;
 }
 
 /** Character devices whose output can go to a file QEMU opens (through virtlogd). */
@@ -130,7 +132,34 @@ export function editDomain(root: XmlElement, edits: DomainEdits): XmlElement {
         : devices,
     );
   }
+  if (edits.interfaces !== undefined) {
+    const edit = edits.interfaces;
+    children = children.map((devices) =>
+      devices.ns === "" && devices.name === "devices"
+        ? {
+            ...devices,
+            children: devices.children.map((d) =>
+              d.ns === "" && d.name === "interface" ? edit(d) : d,
+            ),
+          }
+        : devices,
+    );
+  }
   return { ...root, children };
+}
+
+/** The <interface> with <driver name=...>, its other driver settings kept. */
+export function withDriverName(nic: XmlElement, name: string): XmlElement {
+  const at = nic.children.findIndex((c) => c.ns === "" && c.name === "driver");
+  const old = nic.children[at] ?? element(nic.path, "driver", "", "", [], [], "");
+  const driver = {
+    ...old,
+    attrs: [attr("name", name), ...old.attrs.filter((a) => !(a.ns === "" && a.name === "name"))],
+  };
+  const children = [...nic.children];
+  if (at >= 0) children[at] = driver;
+  else children.push(driver);
+  return { ...nic, children };
 }
 
 function element(

@@ -174,7 +174,7 @@ describe("parseMetadata", () => {
       "hybrid/params/warmup/x",
     ]);
     expect(errors[3]?.message).toBe(
-      "unknown element <mode> in <hybrid>: expected role, peer, protect, ports, params",
+      "unknown element <mode> in <hybrid>: expected role, peer, protect, ports, params, original",
     );
     expect(errors[4]?.message).toBe(
       `element in namespace 'urn:other' not allowed: only ${METADATA_NS}`,
@@ -244,6 +244,29 @@ describe("parseMetadata", () => {
     expect(errorsOf(hybrid(`${BASICS}<colo:ports migration="9004" nbd="1"/>`))[0]?.path).toBe(
       "hybrid/ports/@nbd",
     );
+  });
+
+  it("keeps the original devices as text, which must be the XML of a <devices>", () => {
+    const devices =
+      "<devices><interface type='bridge'><model type='virtio'/></interface></devices>";
+    const m = { ...EXAMPLE, original: devices };
+    const xml = formatMetadata(m);
+    expect(xml).toContain(
+      "<original>&lt;devices&gt;&lt;interface type=&apos;bridge&apos;&gt;&lt;model type=&apos;virtio&apos;/&gt;&lt;/interface&gt;&lt;/devices&gt;</original>",
+    );
+    expect(parseMetadata(xml)).toEqual({ ok: true, value: m });
+    for (const bad of ["<disk/>", "<devices>", "devices"]) {
+      expect(
+        errorsOf(hybrid(`${BASICS}<colo:original>${bad.replaceAll("<", "&lt;")}</colo:original>`)),
+        bad,
+      ).toEqual([
+        {
+          path: "hybrid/original",
+          message: expect.stringMatching(/^original=.* is not allowed: /),
+        },
+      ]);
+      expect(() => formatMetadata({ ...EXAMPLE, original: bad })).toThrow(RangeError);
+    }
   });
 
   it("throws XmlError for text that is not XML, or has a DTD", () => {
