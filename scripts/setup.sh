@@ -24,7 +24,7 @@ fi
 # The real components the tests run against: libvirt with QEMU (guests run under TCG), virsh,
 # an sshd and certtool for the SSH and TLS transports, the system bus; python3-libvirt is the
 # anchor of the QMP round-trip benchmark.
-apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 gnutls-bin openssh-server \
+apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils gnutls-bin openssh-server \
   openssh-client dbus python3-libvirt
 # The COLO lab: its guest is Debian's kernel with a busybox initramfs, and gdb carries the
 # runtime workaround for QEMU 7.2's TCG bugs on the primary; bridged guests get a Linux bridge

@@ -7,7 +7,7 @@ import type { ParamPatch } from "../colo/params.js";
 import type { CheckpointRecord } from "../colo/stats.js";
 import { Affect, type DomainRef, type Libvirt } from "../libvirt/api.js";
 import { connectLibvirt, type Via } from "../libvirt/connect.js";
-import { connectPeer, replicationTarget } from "../libvirt/peer.js";
+import { connectPeer, nbdTarget, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import {
   formatMetadata,
@@ -18,7 +18,7 @@ import {
 } from "../libvirt/xml/metadata.js";
 import { XmlError } from "../libvirt/xml/tree.js";
 import { PairController } from "../pair/controller.js";
-import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../pair/failover.js";
+import { primaryFailover, runFailover, secondaryFailover } from "../pair/failover.js";
 import { readPrimary, readSide } from "../pair/pair-state.js";
 import { type PairSide, protect } from "../pair/protect.js";
 import type {
@@ -93,6 +93,8 @@ export class Agent extends EventEmitter implements AgentControl {
     private readonly lv: Libvirt,
     private readonly dom: DomainRef,
     private readonly meta: HybridMetadata,
+    /** Its replicated disks, which failover and protect handle too. */
+    private readonly disks: number,
     private readonly opts: AgentOptions,
   ) {
     super();
@@ -114,8 +116,8 @@ export class Agent extends EventEmitter implements AgentControl {
     const lv = await (opts.connect?.(opts.uri, "own") ?? connectLibvirt(opts.uri, opts.via));
     try {
       const dom = await lv.lookupByUuid(opts.uuid);
-      const meta = await readMetadata(lv, dom);
-      const agent = new Agent(lv, dom, meta, opts);
+      const { meta, disks } = await readPair(lv, dom);
+      const agent = new Agent(lv, dom, meta, disks, opts);
       await agent.begin();
       return agent;
     } catch (e) {
@@ -245,14 +247,25 @@ export class Agent extends EventEmitter implements AgentControl {
         const ports = this.meta.ports;
         if (ports === undefined) throw new Error("the metadata keeps no replication port");
         const migrationUri = replicationTarget(this.meta.peer.uri, ports.migration);
+        if (this.disks > 0 && ports.nbd === undefined)
+          throw new Error("the metadata keeps no NBD port for the replicated disks");
         this.log("info", `starting replication to '${peer.dom.name}' (${migrationUri})`);
-        return protect({ lv: this.lv, dom: this.dom }, peer, { period: w.period, migrationUri });
+        return protect({ lv: this.lv, dom: this.dom }, peer, {
+          period: w.period,
+          migrationUri,
+          ...(ports.nbd !== undefined &&
+            this.disks > 0 && {
+              disks: { count: this.disks, ...nbdTarget(this.meta.peer.uri, ports.nbd) },
+            }),
+        });
       }
       case "failover":
         return runFailover(
           this.lv,
           this.dom,
-          this.meta.role === "primary" ? PRIMARY_FAILOVER : SECONDARY_FAILOVER,
+          this.meta.role === "primary"
+            ? primaryFailover(this.disks)
+            : secondaryFailover(this.disks),
         );
       case "store-metadata":
         return this.lv.setMetadata(
@@ -360,10 +373,17 @@ export class Agent extends EventEmitter implements AgentControl {
   }
 }
 
-async function readMetadata(lv: Libvirt, dom: DomainRef): Promise<HybridMetadata> {
+/** The domain's metadata, and how many disks its plumbing replicates. */
+async function readPair(
+  lv: Libvirt,
+  dom: DomainRef,
+): Promise<{ meta: HybridMetadata; disks: number }> {
   let meta: HybridMetadataResult | undefined;
+  let disks = 0;
   try {
-    meta = parseDomainXml(await lv.domainXml(dom)).metadata;
+    const info = parseDomainXml(await lv.domainXml(dom));
+    meta = info.metadata;
+    disks = info.colo?.disks ?? 0;
   } catch (e) {
     if (!(e instanceof XmlError)) throw e;
     throw new AgentError(`cannot read the XML of domain '${dom.name}': ${e.message}`, EXIT_CONFIG);
@@ -378,5 +398,5 @@ async function readMetadata(lv: Libvirt, dom: DomainRef): Promise<HybridMetadata
       EXIT_CONFIG,
     );
   }
-  return meta.value;
+  return { meta: meta.value, disks };
 }

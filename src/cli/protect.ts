@@ -3,10 +3,12 @@ import { parseArgs } from "node:util";
 import { parseDecimal, parseInteger } from "../input/decimal.js";
 import type { Libvirt } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
-import { connectPeer, replicationTarget } from "../libvirt/peer.js";
+import { connectPeer, nbdTarget, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { protect } from "../pair/protect.js";
 import { CliError } from "./errors.js";
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 export const PROTECT_HELP = `usage: colo-hybrid protect PRIMARY [options]
 
@@ -48,7 +50,8 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
   const peers: Libvirt[] = [];
   try {
     const dom = await lv.lookupByName(name);
-    const meta = parseDomainXml(await lv.domainXml(dom)).metadata;
+    const info = parseDomainXml(await lv.domainXml(dom));
+    const meta = info.metadata;
     if (!meta)
       throw new CliError(
         `domain '${name}' has no colo-hybrid metadata: make the pair with 'colo-hybrid pair create'`,
@@ -67,6 +70,11 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
         `domain '${name}' keeps no replication port in its metadata (made by an older 'pair create'): make the pair again`,
       );
     const migrationUri = replicationTarget(peer.uri, ports.migration);
+    const disks = info.colo?.disks ?? 0;
+    if (disks > 0 && ports.nbd === undefined)
+      throw new CliError(
+        `domain '${name}' replicates ${disks} disk(s) but keeps no NBD port in its metadata: make the pair again`,
+      );
     const slv = peer.uri === uri ? lv : await connectPeer(peer.uri);
     if (slv !== lv) peers.push(slv);
     const sdom = await slv.lookupByName(peer.domain);
@@ -77,10 +85,12 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
       {
         period,
         migrationUri,
+        ...(ports.nbd !== undefined &&
+          disks > 0 && { disks: { count: disks, ...nbdTarget(peer.uri, ports.nbd) } }),
         timeoutMs: timeoutS * 1000,
         onProgress: (p) =>
           err.write(
-            `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
+            `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}${p.synced ? ` (disks ${mib(p.synced.done)} of ${mib(p.synced.total)} MiB)` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
           ),
       },
     );

@@ -58,6 +58,43 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+/** A storage pool (remote_nonnull_storage_pool). */
+export interface PoolRef {
+  name: string;
+  /** Canonical lowercase UUID. */
+  uuid: string;
+}
+
+/** A storage volume (remote_nonnull_storage_vol): its pool's name, its own, its key. */
+export interface VolumeRef {
+  pool: string;
+  name: string;
+  /** Unique on the host; for a file, its path. */
+  key: string;
+}
+
+/** virStoragePoolState. */
+export const PoolState = ["inactive", "building", "running", "degraded", "inaccessible"] as const;
+
+/** virStoragePoolInfo; sizes in bytes. */
+export interface PoolInfo {
+  state: (typeof PoolState)[number] | "unknown";
+  capacity: number;
+  allocation: number;
+  /** Free space for new volumes. */
+  available: number;
+}
+
+/** virDomainBlockInfo, bytes. */
+export interface BlockInfo {
+  /** What the guest sees (a qcow2 image's virtual size). */
+  capacity: number;
+  /** Host storage in use by the image. */
+  allocation: number;
+  /** The host file or device's own size. */
+  physical: number;
+}
+
 /** virDomainModificationImpact, for metadata. */
 export const Affect = { current: 0, live: 1, config: 2 } as const;
 
@@ -105,6 +142,34 @@ export interface Libvirt extends EventEmitter {
     dom: DomainRef | undefined,
     handler: (e: LifecycleEvent) => void,
   ): Promise<Subscription>;
+  /**
+   * Sizes of one disk of a domain, running or shut off; `disk` is its target ("vda") or its
+   * source path.
+   */
+  domainBlockInfo(dom: DomainRef, disk: string): Promise<BlockInfo>;
+
+  // Storage: how COLO block replication gets empty qcow2 images made on a (remote) host.
+  /** Rejects with ErrorCode.noStoragePool when there is none of that name. */
+  poolLookupByName(name: string): Promise<PoolRef>;
+  /** Defines a persistent pool from its XML (virStoragePoolDefineXML); it starts inactive. */
+  poolDefineXml(xml: string): Promise<PoolRef>;
+  /** Makes the pool's storage (a dir pool's directory), before the first start. */
+  poolBuild(pool: PoolRef): Promise<void>;
+  /** Starts an inactive pool (virStoragePoolCreate). */
+  poolCreate(pool: PoolRef): Promise<void>;
+  /** Whether libvirt starts the pool when the host boots. */
+  poolSetAutostart(pool: PoolRef, autostart: boolean): Promise<void>;
+  /** Rescans the pool's storage: files made behind libvirt's back become volumes. */
+  poolRefresh(pool: PoolRef): Promise<void>;
+  poolInfo(pool: PoolRef): Promise<PoolInfo>;
+  /** Makes a new volume in a running pool from its XML (virStorageVolCreateXML). */
+  volCreateXml(pool: PoolRef, xml: string): Promise<VolumeRef>;
+  /** Rejects with ErrorCode.noStorageVolume when no running pool has a volume at `path`. */
+  volLookupByPath(path: string): Promise<VolumeRef>;
+  /** The volume's path on its host: what a domain's disk names as its source. */
+  volPath(vol: VolumeRef): Promise<string>;
+  /** Deletes the volume and its storage. */
+  volDelete(vol: VolumeRef): Promise<void>;
   close(): Promise<void>;
 }
 

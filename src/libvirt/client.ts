@@ -12,15 +12,20 @@
 // connection or the events after it.
 import { EventEmitter } from "node:events";
 import {
+  type BlockInfo,
   type DomainRef,
   DomainState,
   type Libvirt,
   type LifecycleEvent,
   LifecycleEventType,
+  type PoolInfo,
+  type PoolRef,
+  PoolState,
   type QemuMonitorEvent,
   type Subscription,
   uuidToBytes,
   uuidToString,
+  type VolumeRef,
 } from "./api.js";
 import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
@@ -64,6 +69,16 @@ function toWire(d: DomainRef): WireDomain {
     wireCache.set(d, wire);
   }
   return wire;
+}
+
+type WirePool = XdrValue<typeof procedures.storagePoolLookupByName.ret>["pool"];
+
+const poolFromWire = (p: WirePool): PoolRef => ({ name: p.name, uuid: uuidToString(p.uuid) });
+
+function poolToWire(p: PoolRef): WirePool {
+  const uuid = uuidToBytes(p.uuid);
+  if (!uuid) throw new LibvirtError("usage", `'${p.uuid}' is not a UUID`);
+  return { name: p.name, uuid };
 }
 
 // The text of each command without arguments, made once: the agent polls the same few.
@@ -388,6 +403,116 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
       what,
     );
     return parseQmpReply(command, r.result);
+  }
+
+  async domainBlockInfo(dom: DomainRef, disk: string): Promise<BlockInfo> {
+    const what = `block info of '${disk}' of '${dom.name}'`;
+    const r = await this.connection(what).call(
+      procedures.domainGetBlockInfo,
+      { dom: toWire(dom), path: disk, flags: 0 },
+      what,
+    );
+    return {
+      capacity: Number(r.capacity),
+      allocation: Number(r.allocation),
+      physical: Number(r.physical),
+    };
+  }
+
+  // ---- storage ----------------------------------------------------------------------------
+
+  async poolLookupByName(name: string): Promise<PoolRef> {
+    const what = `lookup of pool '${name}'`;
+    const r = await this.connection(what).call(procedures.storagePoolLookupByName, { name }, what);
+    return poolFromWire(r.pool);
+  }
+
+  async poolDefineXml(xml: string): Promise<PoolRef> {
+    const what = "defining a pool";
+    const r = await this.connection(what).call(
+      procedures.storagePoolDefineXml,
+      { xml, flags: 0 },
+      what,
+    );
+    return poolFromWire(r.pool);
+  }
+
+  async poolBuild(pool: PoolRef): Promise<void> {
+    const what = `building pool '${pool.name}'`;
+    await this.connection(what).call(
+      procedures.storagePoolBuild,
+      { pool: poolToWire(pool), flags: 0 },
+      what,
+    );
+  }
+
+  async poolCreate(pool: PoolRef): Promise<void> {
+    const what = `starting pool '${pool.name}'`;
+    await this.connection(what).call(
+      procedures.storagePoolCreate,
+      { pool: poolToWire(pool), flags: 0 },
+      what,
+    );
+  }
+
+  async poolSetAutostart(pool: PoolRef, autostart: boolean): Promise<void> {
+    const what = `setting autostart of pool '${pool.name}'`;
+    await this.connection(what).call(
+      procedures.storagePoolSetAutostart,
+      { pool: poolToWire(pool), autostart: autostart ? 1 : 0 },
+      what,
+    );
+  }
+
+  async poolRefresh(pool: PoolRef): Promise<void> {
+    const what = `refreshing pool '${pool.name}'`;
+    await this.connection(what).call(
+      procedures.storagePoolRefresh,
+      { pool: poolToWire(pool), flags: 0 },
+      what,
+    );
+  }
+
+  async poolInfo(pool: PoolRef): Promise<PoolInfo> {
+    const what = `info of pool '${pool.name}'`;
+    const r = await this.connection(what).call(
+      procedures.storagePoolGetInfo,
+      { pool: poolToWire(pool) },
+      what,
+    );
+    return {
+      state: PoolState[r.state] ?? "unknown",
+      capacity: Number(r.capacity),
+      allocation: Number(r.allocation),
+      available: Number(r.available),
+    };
+  }
+
+  async volCreateXml(pool: PoolRef, xml: string): Promise<VolumeRef> {
+    const what = `creating a volume in pool '${pool.name}'`;
+    const r = await this.connection(what).call(
+      procedures.storageVolCreateXml,
+      { pool: poolToWire(pool), xml, flags: 0 },
+      what,
+    );
+    return r.vol;
+  }
+
+  async volLookupByPath(path: string): Promise<VolumeRef> {
+    const what = `lookup of volume ${path}`;
+    const r = await this.connection(what).call(procedures.storageVolLookupByPath, { path }, what);
+    return r.vol;
+  }
+
+  async volPath(vol: VolumeRef): Promise<string> {
+    const what = `path of volume '${vol.name}' in pool '${vol.pool}'`;
+    const r = await this.connection(what).call(procedures.storageVolGetPath, { vol }, what);
+    return r.name;
+  }
+
+  async volDelete(vol: VolumeRef): Promise<void> {
+    const what = `deleting volume '${vol.name}' in pool '${vol.pool}'`;
+    await this.connection(what).call(procedures.storageVolDelete, { vol, flags: 0 }, what);
   }
 
   // ---- events -----------------------------------------------------------------------------

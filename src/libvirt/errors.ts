@@ -23,6 +23,8 @@ export const ErrorCode = {
   rpc: 39,
   noDomain: 42,
   authFailed: 45,
+  noStoragePool: 49,
+  noStorageVolume: 50,
   operationInvalid: 55,
   operationTimeout: 68,
   noDomainMetadata: 80,

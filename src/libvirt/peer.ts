@@ -53,6 +53,15 @@ export function replicationHost(uri: string, hostsFile = HOSTS_CONF): string {
  * Where the primary sends the replication stream: replicationHost (loopback for this host) and
  * the pair's own port. Never the peer's XML, which whoever may define domains there can write.
  */
+/** Where the primary reaches the secondary's NBD server: the same host as the stream's. */
+export function nbdTarget(
+  uri: string,
+  port: number,
+  hostsFile = HOSTS_CONF,
+): { host: string; port: number } {
+  return { host: replicationHost(uri, hostsFile), port };
+}
+
 export function replicationTarget(uri: string, port: number, hostsFile = HOSTS_CONF): string {
   const host = replicationHost(uri, hostsFile);
   return `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -8,13 +8,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
+  type BlockInfo,
   type DomainRef,
   type DomainStateName,
   type Libvirt,
   type LifecycleEvent,
   LifecycleEventType,
+  type PoolInfo,
+  type PoolRef,
+  PoolState,
   type QemuMonitorEvent,
   type Subscription,
+  type VolumeRef,
 } from "./api.js";
 import { ErrorCode, LibvirtError, unlessAbsent } from "./errors.js";
 import { parseQmpReply, qmpCommandJson } from "./qmp.js";
@@ -45,6 +50,9 @@ const DEFAULTS: VirshOptions = {
 // virsh prints messages, not codes; these are the ones callers branch on.
 const KNOWN_ERRORS: [RegExp, number][] = [
   [/Domain not found|failed to get domain/, ErrorCode.noDomain],
+  // Before volumes: a volume named by a missing pool is "not found" for its pool.
+  [/Storage pool not found|failed to get pool/, ErrorCode.noStoragePool],
+  [/Storage volume not found|failed to get vol/, ErrorCode.noStorageVolume],
   [/metadata not found|Requested metadata element is not present/i, ErrorCode.noDomainMetadata],
   [/Requested operation is not valid/, ErrorCode.operationInvalid],
   [/failed to connect to the hypervisor|Failed to connect socket/, ErrorCode.noConnect],
@@ -56,6 +64,34 @@ function errorOf(stderr: string, what: string): LibvirtError {
   const message = (lines.at(-1) ?? stderr.trim()).replace(/^error: /, "") || `${what} failed`;
   const code = KNOWN_ERRORS.find(([re]) => re.test(stderr))?.[1];
   return new LibvirtError(code === ErrorCode.noConnect ? "connection" : "libvirt", message, code);
+}
+
+/** The value of a "Name:   value" line of virsh's info commands; "" when it has none. */
+function infoField(out: string, name: string): string {
+  return out.match(new RegExp(`^${name}:\\s*(.*)$`, "m"))?.[1]?.trim() ?? "";
+}
+
+/** A size from an info command (bytes: pool-info --bytes, domblkinfo without --human). */
+function bytesField(out: string, name: string, what: string): number {
+  // Absent is 0: pool-info prints no sizes for a pool that is not running, where libvirt says 0.
+  const value = infoField(out, name);
+  if (!/^\d*$/.test(value)) {
+    throw new LibvirtError("protocol", `${what}: virsh printed ${name} '${value}', not bytes`);
+  }
+  return Number(value);
+}
+
+/** The <name> of a pool's or volume's XML: virsh -q does not say what it defined or made. */
+function nameIn(xml: string, root: "pool" | "volume"): string {
+  const el = parseXml(xml);
+  const name =
+    el.name === root && el.ns === ""
+      ? el.children.find((c) => c.ns === "" && c.name === "name")?.text.trim()
+      : undefined;
+  if (!name) {
+    throw new LibvirtError("usage", `not a libvirt <${root}> with a <name>`, ErrorCode.invalidArg);
+  }
+  return name;
 }
 
 /** virsh domstate's words for virDomainState. */
@@ -105,10 +141,21 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     });
   }
 
+  /** Runs `virsh ARGS` with `--file` naming a private temporary file holding `xml`. */
+  private async withXmlFile(xml: string, args: string[], what: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), "colo-hybrid-define-"));
+    try {
+      const file = join(dir, "object.xml");
+      await writeFile(file, xml, { mode: 0o600 });
+      return await this.run([...args, "--file", file], what);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   private async lookup(key: string): Promise<DomainRef> {
     const out = await this.run(["dominfo", "--domain", key], `lookup of domain '${key}'`);
-    const field = (name: string) =>
-      out.match(new RegExp(`^${name}:\\s*(.*)$`, "m"))?.[1]?.trim() ?? "";
+    const field = (name: string) => infoField(out, name);
     const id = field("Id");
     return {
       name: field("Name"),
@@ -140,14 +187,7 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
   async defineXml(xml: string): Promise<DomainRef> {
     // virsh -q does not say which domain it defined: the XML does.
     const { name } = readDomainConfig(parseXml(xml));
-    const dir = await mkdtemp(join(tmpdir(), "colo-hybrid-define-"));
-    try {
-      const file = join(dir, "domain.xml");
-      await writeFile(file, xml, { mode: 0o600 });
-      await this.run(["define", "--file", file], `defining domain '${name}'`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await this.withXmlFile(xml, ["define"], `defining domain '${name}'`);
     return this.lookup(name);
   }
 
@@ -199,6 +239,90 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
       `QMP ${command} on '${dom.name}'`,
     );
     return parseQmpReply(command, out);
+  }
+
+  async domainBlockInfo(dom: DomainRef, disk: string): Promise<BlockInfo> {
+    const what = `block info of '${disk}' of '${dom.name}'`;
+    const out = await this.run(["domblkinfo", "--domain", dom.uuid, "--device", disk], what);
+    return {
+      capacity: bytesField(out, "Capacity", what),
+      allocation: bytesField(out, "Allocation", what),
+      physical: bytesField(out, "Physical", what),
+    };
+  }
+
+  // Pools are named by UUID, as domains are; volumes by their pool's name and their own.
+
+  async poolLookupByName(name: string): Promise<PoolRef> {
+    const out = await this.run(["pool-uuid", "--pool", name], `lookup of pool '${name}'`);
+    return { name, uuid: out.trim().toLowerCase() };
+  }
+
+  async poolDefineXml(xml: string): Promise<PoolRef> {
+    const name = nameIn(xml, "pool");
+    await this.withXmlFile(xml, ["pool-define"], `defining pool '${name}'`);
+    return this.poolLookupByName(name);
+  }
+
+  async poolBuild(pool: PoolRef): Promise<void> {
+    await this.run(["pool-build", "--pool", pool.uuid], `building pool '${pool.name}'`);
+  }
+
+  async poolCreate(pool: PoolRef): Promise<void> {
+    await this.run(["pool-start", "--pool", pool.uuid], `starting pool '${pool.name}'`);
+  }
+
+  async poolSetAutostart(pool: PoolRef, autostart: boolean): Promise<void> {
+    await this.run(
+      ["pool-autostart", "--pool", pool.uuid, ...(autostart ? [] : ["--disable"])],
+      `setting autostart of pool '${pool.name}'`,
+    );
+  }
+
+  async poolRefresh(pool: PoolRef): Promise<void> {
+    await this.run(["pool-refresh", "--pool", pool.uuid], `refreshing pool '${pool.name}'`);
+  }
+
+  async poolInfo(pool: PoolRef): Promise<PoolInfo> {
+    const what = `info of pool '${pool.name}'`;
+    const out = await this.run(["pool-info", "--pool", pool.uuid, "--bytes"], what);
+    const state = infoField(out, "State");
+    return {
+      state: PoolState.find((s) => s === state) ?? "unknown",
+      capacity: bytesField(out, "Capacity", what),
+      allocation: bytesField(out, "Allocation", what),
+      available: bytesField(out, "Available", what),
+    };
+  }
+
+  async volCreateXml(pool: PoolRef, xml: string): Promise<VolumeRef> {
+    const name = nameIn(xml, "volume");
+    const what = `creating volume '${name}' in pool '${pool.name}'`;
+    await this.withXmlFile(xml, ["vol-create", "--pool", pool.uuid], what);
+    const key = await this.run(["vol-key", "--pool", pool.uuid, "--vol", name], what);
+    return { pool: pool.name, name, key: key.trim() };
+  }
+
+  async volLookupByPath(path: string): Promise<VolumeRef> {
+    const what = `lookup of volume ${path}`;
+    const get = async (command: string) => (await this.run([command, "--vol", path], what)).trim();
+    const [pool, name, key] = await Promise.all([get("vol-pool"), get("vol-name"), get("vol-key")]);
+    return { pool, name, key };
+  }
+
+  async volPath(vol: VolumeRef): Promise<string> {
+    const out = await this.run(
+      ["vol-path", "--pool", vol.pool, "--vol", vol.name],
+      `path of volume '${vol.name}' in pool '${vol.pool}'`,
+    );
+    return out.trim();
+  }
+
+  async volDelete(vol: VolumeRef): Promise<void> {
+    await this.run(
+      ["vol-delete", "--pool", vol.pool, "--vol", vol.name],
+      `deleting volume '${vol.name}' in pool '${vol.pool}'`,
+    );
   }
 
   /** Keeps `virsh ARGS` running and hands each stdout line to `onLine`; restarts it if it dies. */

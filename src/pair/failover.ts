@@ -3,6 +3,7 @@
 // carries any plan out. The primary must never be left paused.
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { QmpError } from "../libvirt/errors.js";
+import { diskIds } from "./disks.js";
 import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 
 export type FailoverStep =
@@ -26,30 +27,50 @@ const ANNOUNCE: FailoverStep = {
   args: { initial: 50, max: 550, rounds: 5, step: 100 },
 };
 
-/** The secondary is gone: the primary drops colo-compare and the mirror, and runs alone. */
-export const PRIMARY_FAILOVER: readonly FailoverStep[] = [
-  ...[
-    PRIMARY_OBJECTS.compare,
-    PRIMARY_OBJECTS.iothread,
-    PRIMARY_OBJECTS.mirror,
-    PRIMARY_OBJECTS.redirectorIn,
-    PRIMARY_OBJECTS.redirectorOut,
-  ].map(objectDel),
-  { qmp: "x-colo-lost-heartbeat" },
-  { runWithin: RUN_WITHIN_MS },
-  ANNOUNCE,
-];
+/** Disk n's steps, for each of the pair's `disks` replicated disks. */
+const eachDisk = (disks: number, steps: (ids: ReturnType<typeof diskIds>) => FailoverStep[]) =>
+  Array.from({ length: disks }, (_, n) => steps(diskIds(n))).flat();
 
-/** The primary is gone: the secondary takes over, then serves directly. */
-export const SECONDARY_FAILOVER: readonly FailoverStep[] = [
-  { qmp: "x-colo-lost-heartbeat" },
-  { runWithin: RUN_WITHIN_MS },
-  ...[SECONDARY_OBJECTS.redirectorRx, SECONDARY_OBJECTS.redirectorTx].map(objectDel),
-  ...[SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror].map(
-    (id): FailoverStep => ({ qmp: "chardev-remove", args: { id } }),
-  ),
-  ANNOUNCE,
-];
+/**
+ * The secondary is gone: the primary drops its disks' NBD children (a write to a lost NBD
+ * server would hang), colo-compare and the mirror, and runs alone.
+ */
+export function primaryFailover(disks: number): FailoverStep[] {
+  return [
+    ...eachDisk(disks, (ids) => [
+      { qmp: "x-blockdev-change", args: { parent: ids.quorum, child: "children.1" } },
+      { qmp: "blockdev-del", args: { "node-name": ids.nbd } },
+    ]),
+    ...[
+      PRIMARY_OBJECTS.compare,
+      PRIMARY_OBJECTS.iothread,
+      PRIMARY_OBJECTS.mirror,
+      PRIMARY_OBJECTS.redirectorIn,
+      PRIMARY_OBJECTS.redirectorOut,
+    ].map(objectDel),
+    { qmp: "x-colo-lost-heartbeat" },
+    { runWithin: RUN_WITHIN_MS },
+    ANNOUNCE,
+  ];
+}
+
+/**
+ * The primary is gone: the secondary stops serving its base images over NBD (so that nothing
+ * writes them while replication commits its overlays into them), takes over, then serves
+ * directly.
+ */
+export function secondaryFailover(disks: number): FailoverStep[] {
+  return [
+    ...(disks > 0 ? [{ qmp: "nbd-server-stop" }] : []),
+    { qmp: "x-colo-lost-heartbeat" },
+    { runWithin: RUN_WITHIN_MS },
+    ...[SECONDARY_OBJECTS.redirectorRx, SECONDARY_OBJECTS.redirectorTx].map(objectDel),
+    ...[SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror].map(
+      (id): FailoverStep => ({ qmp: "chardev-remove", args: { id } }),
+    ),
+    ANNOUNCE,
+  ];
+}
 
 export async function runFailover(
   lv: Libvirt,

@@ -15,6 +15,7 @@ import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../colo/params.js";
 import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
 import {
   type DomainConfig,
+  diskTarget,
   hasIothread,
   type QemuId,
   qemuDefinitions,
@@ -23,6 +24,7 @@ import {
 import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js";
 import { parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, withDriverName, writeXml } from "../libvirt/xml/write.js";
+import { DEFAULT_IMAGE_DIR, planDisks, type SecondaryImage } from "./disks.js";
 import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
 import { type NicPlumbing, planNic, vhostOffWarning } from "./nic.js";
 
@@ -38,11 +40,15 @@ export interface PairPorts {
   compareOut: number;
   /** M: the secondary's -incoming, where the primary's replication stream goes. */
   migration: number;
+  /** N: the secondary's NBD server, its disks' base images (only a domain with disks). */
+  nbd?: number;
 }
 
 /** The order of `--ports A,B,C,D,M`, and of the default ports from a base port. */
 export const PORT_NAMES = ["mirror", "compare", "compareIn", "compareOut", "migration"] as const;
 export const DEFAULT_BASE_PORT = 9000;
+/** The NBD port is the sixth of `--ports`, or the base port + 5. */
+const NBD_PORT_OFFSET = 5;
 const PORT_RANGE = { min: 1024, max: 65_535 } as const;
 export const DEFAULT_ADDRESS = "127.0.0.1";
 export const DEFAULT_PRIMARY_URI = "qemu:///system";
@@ -76,8 +82,10 @@ export interface PairChoices {
    * hosts.conf (peer.ts, replicationTarget). Given, a listening address that differs is warned of.
    */
   replicationHost?: string;
-  /** The five ports; default basePort + 0..4 in PORT_NAMES order. */
+  /** The five ports (six with disks); default basePort + 0..4 in PORT_NAMES order, nbd + 5. */
   ports?: PairPorts;
+  /** Where the secondary's disk images go on its host; DEFAULT_IMAGE_DIR. */
+  imageDir?: string;
   /** Default DEFAULT_BASE_PORT. */
   basePort?: number;
   /** colo-period (x-checkpoint-delay in COLO), ms; over params' own. */
@@ -97,6 +105,8 @@ export interface PairPlan {
   primary: PairDomain;
   secondary: PairDomain;
   ports: PairPorts;
+  /** The images to make on the secondary's host before it starts, empty. */
+  images: SecondaryImage[];
   /** Things to know that do not stop the pair from being defined. */
   warnings: string[];
 }
@@ -111,10 +121,6 @@ export class PairError extends Error {
     super(`cannot make a COLO pair of '${domain}':\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
 }
-
-const NO_DISKS =
-  "disks are not yet supported: COLO needs block replication (quorum + replication + NBD); " +
-  "protect a diskless domain or boot from kernel/initrd";
 
 /** colo-compare's own channels stay on the primary's host. */
 const LOOPBACK = "127.0.0.1";
@@ -146,17 +152,20 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     );
   }
   const nic = planNic(plain.nics, problems);
-  const disks = plain.disks.filter((d) => d.source !== undefined || !isRemovable(d.device));
-  if (disks.length > 0) {
-    const found = disks.map((d) =>
-      [d.device, d.target, d.source && `(${d.source})`].filter(Boolean).join(" "),
-    );
-    problems.push(`${NO_DISKS} (found: ${found.join(", ")})`);
-  }
   problems.push(...unmigratable(plain));
 
   const primaryName = choices.primaryName ?? plain.name;
   const secondaryName = choices.secondaryName ?? `${plain.name}-secondary`;
+  const disks = planDisks(
+    plain.disks,
+    {
+      imageDir: choices.imageDir ?? DEFAULT_IMAGE_DIR,
+      secondaryName,
+      q35: plain.machine?.includes("q35") === true,
+    },
+    problems,
+    warnings,
+  );
   const secondaryUri = choices.secondaryUri;
   const primaryUri = choices.primaryUri ?? DEFAULT_PRIMARY_URI;
   const secondaryHost = hostOf(secondaryUri, "secondary", problems);
@@ -189,9 +198,13 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     problems.push("give the five ports or a base port, not both");
   }
   const base = choices.basePort ?? DEFAULT_BASE_PORT;
-  const ports =
+  const given =
     choices.ports ??
     (Object.fromEntries(PORT_NAMES.map((n, i) => [n, base + i])) as unknown as PairPorts);
+  // Only a pair with disks has an NBD server.
+  const { nbd, ...network } = given;
+  const ports: PairPorts =
+    disks.targets.length > 0 ? { ...network, nbd: nbd ?? base + NBD_PORT_OFFSET } : network;
   problems.push(...portProblems(ports));
 
   const patch = {
@@ -209,11 +222,15 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     params,
   });
   const primaryMeta = metadata("primary", secondaryUri, secondaryName);
-  const interfaces = nic.vhostOff ? (el: XmlElement) => withDriverName(el, "qemu") : undefined;
-  if (interfaces !== undefined) {
-    const changed = root.children
-      .filter((c) => c.ns === "" && c.name === "devices")
-      .flatMap((d) => d.children.filter((c) => c.ns === "" && c.name === "interface"));
+  // Replicated disks leave <devices> for <qemu:commandline>; a virtio tap NIC loses vhost-net.
+  const edit = (el: XmlElement): XmlElement | null => {
+    if (el.name === "disk") return disks.targets.includes(diskTarget(el) ?? "") ? null : el;
+    return el.name === "interface" && nic.vhostOff ? withDriverName(el, "qemu") : el;
+  };
+  const changed = root.children
+    .filter((c) => c.ns === "" && c.name === "devices")
+    .flatMap((d) => d.children.filter((c) => edit(c) !== c));
+  if (changed.length > 0) {
     primaryMeta.original = writeXml({ ...root, name: "devices", attrs: [], children: changed });
   }
   const secondaryMeta = metadata("secondary", primaryUri, primaryName);
@@ -229,12 +246,15 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     }
     // The agent derives where replication goes from these and the peer's URI, never from the
     // peer's XML.
-    m.ports = { migration: ports.migration };
+    m.ports = {
+      migration: ports.migration,
+      ...(ports.nbd !== undefined && { nbd: ports.nbd }),
+    };
   }
   const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
   const plumbing = {
-    primary: primaryArgs(nic, address, ports),
-    secondary: secondaryArgs(nic, address, incoming, ports, version),
+    primary: [...disks.primaryArgs, ...primaryArgs(nic, address, ports)],
+    secondary: [...disks.secondaryArgs, ...secondaryArgs(nic, address, incoming, ports, version)],
   };
   // A COLO domain's own plumbing clashes with ours, of course: refused above already.
   if (!alreadyColo) problems.push(...clashes(plain, plumbing));
@@ -246,7 +266,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       ...(renamed ? { name: primaryName, uuid: null } : {}),
       qemuArgs: [...plain.qemuArgs, ...plumbing.primary],
       metadata: primaryMeta,
-      ...(interfaces && { interfaces }),
+      devices: edit,
     }),
   );
   const secondary = writeXml(
@@ -255,7 +275,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       uuid: null,
       qemuArgs: [...plain.qemuArgs, ...plumbing.secondary],
       metadata: secondaryMeta,
-      ...(interfaces && { interfaces }),
+      devices: edit,
       renameFiles: (path) => {
         // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
         // gets its own.
@@ -314,12 +334,9 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     primary: { name: primaryName, xml: primary },
     secondary: { name: secondaryName, xml: secondary },
     ports,
+    images: disks.images,
     warnings,
   };
-}
-
-function isRemovable(device: string): boolean {
-  return device === "cdrom" || device === "floppy";
 }
 
 /** COLO's own objects, as ColoPlumbing lists them ("colo-compare,id=comp0"). */
@@ -511,6 +528,15 @@ function clashes(
       );
     }
   }
+  // pair remove tells the plumbing's drives and disk devices by this prefix (unpair.ts).
+  for (const theirs of plain.qemuIds) {
+    if ((theirs.kind === "block" || theirs.kind === "device") && theirs.id.startsWith("colo-")) {
+      add(
+        `${theirs.option} with id '${theirs.id}' in <qemu:commandline>: ids starting 'colo-' ` +
+          "are the COLO plumbing's (its disks' drives and devices); rename it",
+      );
+    }
+  }
   for (const value of plain.qemuIncoming) {
     add(
       `-incoming '${value}' in <qemu:commandline>: the primary would wait for an incoming ` +
@@ -540,8 +566,8 @@ function isLoopback(address: string): boolean {
 function portProblems(ports: PairPorts): string[] {
   const problems: string[] = [];
   const users = new Map<number, string[]>();
-  for (const name of PORT_NAMES) {
-    const port = ports[name];
+  for (const name of [...PORT_NAMES, ...(ports.nbd === undefined ? [] : ["nbd" as const])]) {
+    const port = ports[name] as number;
     if (!Number.isInteger(port) || port < PORT_RANGE.min || port > PORT_RANGE.max) {
       problems.push(`port ${name}=${port} is out of range: ${PORT_RANGE.min}..${PORT_RANGE.max}`);
     }

@@ -2,6 +2,7 @@
 // the primary migrates to it with x-colo, and both must report "colo". On any failure both
 // sides are put back as they were, as far as QEMU allows, and the error says why.
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
+import { type DiskReplication, type DiskSync, syncDisks } from "./disk-sync.js";
 import { atLeast, type QemuInfo, qemuInfo } from "./qemu-info.js";
 
 export interface PairSide {
@@ -10,8 +11,10 @@ export interface PairSide {
 }
 
 export interface ProtectProgress {
-  phase: "checking" | "configuring" | "migrating" | "colo";
+  phase: "checking" | "configuring" | "syncing" | "migrating" | "colo";
   elapsedMs: number;
+  /** While syncing: bytes of the disks copied to the secondary so far, and in all. */
+  synced?: { done: number; total: number };
   /** query-migrate's status on each side, once migrating. */
   primary?: string;
   secondary?: string;
@@ -22,6 +25,11 @@ export interface ProtectOptions {
   period: number;
   /** Where the secondary listens for the stream, e.g. "tcp:127.0.0.1:9005". */
   migrationUri: string;
+  /**
+   * The pair's replicated disks (pair/disks.ts), and where the secondary serves their base
+   * images over NBD: the host of migrationUri, the pair's NBD port.
+   */
+  disks?: DiskReplication;
   timeoutMs?: number;
   pollMs?: number;
   onProgress?: (p: ProtectProgress) => void;
@@ -95,6 +103,7 @@ export async function protect(
   // `migrate` refused because another one runs (the agent's, racing `colo-hybrid protect`)
   // must leave the winner's replication alone.
   let migrating = false;
+  let disks: DiskSync | undefined;
 
   // Puts the primary back as it was; the secondary can only be stopped, not rewound.
   const undo = async (why: string): Promise<never> => {
@@ -105,6 +114,7 @@ export async function protect(
           `${why}. Another replication of '${primary.dom.name}' (${now.status}) started meanwhile and is left alone`,
         );
     }
+    await disks?.undo();
     const steps: Promise<unknown>[] = [
       primary.lv.qmp(primary.dom, "migrate_cancel").catch(() => undefined),
       primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(false)).catch(() => undefined),
@@ -135,6 +145,13 @@ export async function protect(
     await primary.lv.qmp(primary.dom, "migrate-set-parameters", {
       "x-checkpoint-delay": opts.period,
     });
+    if (opts.disks !== undefined && opts.disks.count > 0) {
+      disks = await syncDisks(primary, secondary, opts.disks, {
+        pollMs,
+        stalledMs: timeoutMs,
+        onProgress: (done, total) => progress({ phase: "syncing", synced: { done, total } }),
+      });
+    }
     await primary.lv.qmp(primary.dom, "migrate", { uri: opts.migrationUri });
     migrating = true;
   } catch (e) {

@@ -4,7 +4,12 @@
 // Our arguments are told by their ids: pair create refuses a plain domain whose
 // <qemu:commandline> defines a chardev or object of either side's plumbing, or has an -incoming,
 // so every such argument is the plumbing's, wherever it stands now.
-import { type QemuId, qemuDefinitions, readDomainConfig } from "../libvirt/xml/domain.js";
+import {
+  diskTarget,
+  type QemuId,
+  qemuDefinitions,
+  readDomainConfig,
+} from "../libvirt/xml/domain.js";
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
 import { attrValue, parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, writeXml } from "../libvirt/xml/write.js";
@@ -32,6 +37,9 @@ export class UnpairError extends Error {
     );
   }
 }
+
+/** The plumbing's drives and disk devices: their ids start with this (disks.ts). */
+const DISK_ID_PREFIX = "colo-";
 
 const OURS: readonly Pick<QemuId, "kind" | "id">[] = [
   ...[PRIMARY_CHARDEVS, SECONDARY_CHARDEVS].flatMap((ids) =>
@@ -71,7 +79,11 @@ export function planUnpair(primaryXml: string, host: string): UnpairPlan {
     editDomain(root, {
       qemuArgs: withoutPlumbing(config.qemuArgs),
       metadata: null,
-      interfaces: (nic) => originals.find((o) => sameNic(o, nic)) ?? nic,
+      devices: (d) => (d.name === "interface" ? (originals.find((o) => sameNic(o, d)) ?? d) : d),
+      // The replicated disks pair create moved into <qemu:commandline>, back as they were.
+      addDisks: originals.filter(
+        (o) => o.name === "disk" && !config.disks.some((d) => d.target === diskTarget(o)),
+      ),
     }),
   );
   return { primary: config.name, plainXml, secondary: meta.value.peer };
@@ -113,7 +125,12 @@ function withoutPlumbing(args: readonly string[]): string[] {
     const option = args.slice(i, takesValue(args[i] ?? "") ? i + 2 : i + 1);
     const { ids, incoming } = qemuDefinitions(option);
     const ours =
-      incoming.length > 0 || ids.some((d) => OURS.some((o) => o.kind === d.kind && o.id === d.id));
+      incoming.length > 0 ||
+      ids.some(
+        (d) =>
+          OURS.some((o) => o.kind === d.kind && o.id === d.id) ||
+          ((d.kind === "block" || d.kind === "device") && d.id.startsWith(DISK_ID_PREFIX)),
+      );
     if (!ours) kept.push(...option);
     i += option.length;
   }

@@ -3,13 +3,22 @@
 // the agent, so that its own work (timers, queues, start-up) can be tried in milliseconds.
 import { EventEmitter } from "node:events";
 import type {
+  BlockInfo,
   DomainRef,
   Libvirt,
   LifecycleEvent,
+  PoolInfo,
+  PoolRef,
   QemuMonitorEvent,
   Subscription,
+  VolumeRef,
 } from "../../src/libvirt/api.js";
 import { formatMetadata, type HybridMetadata } from "../../src/libvirt/xml/metadata.js";
+
+/** Storage and block info are not below the agent: a test that gets here is testing the wrong thing. */
+async function notInFake(call: string): Promise<never> {
+  throw new Error(`${call}: not in the fake`);
+}
 
 /** Answers one QMP command: a value, an error to throw, or a promise (that may never settle: a hung QEMU). */
 export type QmpAnswer = (command: string, args?: Record<string, unknown>) => unknown;
@@ -83,6 +92,43 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
     _handler: (e: LifecycleEvent) => void,
   ): Promise<Subscription> {
     return { close: async () => undefined };
+  }
+
+  domainBlockInfo(): Promise<BlockInfo> {
+    return notInFake("domainBlockInfo");
+  }
+  poolLookupByName(): Promise<PoolRef> {
+    return notInFake("poolLookupByName");
+  }
+  poolDefineXml(): Promise<PoolRef> {
+    return notInFake("poolDefineXml");
+  }
+  poolBuild(): Promise<void> {
+    return notInFake("poolBuild");
+  }
+  poolCreate(): Promise<void> {
+    return notInFake("poolCreate");
+  }
+  poolSetAutostart(): Promise<void> {
+    return notInFake("poolSetAutostart");
+  }
+  poolRefresh(): Promise<void> {
+    return notInFake("poolRefresh");
+  }
+  poolInfo(): Promise<PoolInfo> {
+    return notInFake("poolInfo");
+  }
+  volCreateXml(): Promise<VolumeRef> {
+    return notInFake("volCreateXml");
+  }
+  volLookupByPath(): Promise<VolumeRef> {
+    return notInFake("volLookupByPath");
+  }
+  volPath(): Promise<string> {
+    return notInFake("volPath");
+  }
+  volDelete(): Promise<void> {
+    return notInFake("volDelete");
   }
 
   /** QEMU sends an event, to the subscriptions of its name (libvirt filters so). */

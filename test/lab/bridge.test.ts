@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { runFailover, SECONDARY_FAILOVER } from "../../src/pair/failover.js";
+import { runFailover, secondaryFailover } from "../../src/pair/failover.js";
 import { waitUntil } from "../support/wait.js";
 import { bridgedNic, GUEST_ADDRESS, type LabBridge, labBridge } from "./bridge.js";
 import { FIXED_BODY } from "./guest.js";
@@ -112,7 +112,7 @@ describe("a COLO pair on a bridge", () => {
     async () => {
       const { frame } = await firstRarp(net.netns);
       process.kill(qemuPid(pair.primary.dom.name), "SIGKILL");
-      await runFailover(pair.lv, pair.secondary.dom, SECONDARY_FAILOVER);
+      await runFailover(pair.lv, pair.secondary.dom, secondaryFailover(0));
       expect(await frame).toMatch(
         new RegExp(`^[\\d:.]+ ${MAC} > ff:ff:ff:ff:ff:ff, ethertype Reverse ARP`),
       );

@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../../src/pair/failover.js";
+import { primaryFailover, runFailover, secondaryFailover } from "../../src/pair/failover.js";
 import { setCheckpointDelay } from "../../src/pair/pair-state.js";
 import { ProtectError, protect } from "../../src/pair/protect.js";
 import { run } from "../support/exec.js";
@@ -122,7 +122,7 @@ describe("a COLO pair on one host", () => {
     "fails over to the primary when the secondary's QEMU dies, and serves again",
     async () => {
       process.kill(qemuPid(pair.secondary.dom.name), "SIGKILL");
-      await runFailover(pair.lv, pair.primary.dom, PRIMARY_FAILOVER);
+      await runFailover(pair.lv, pair.primary.dom, primaryFailover(0));
       expect(await runState(pair.primary)).toBe("running");
       await waitUntil("the primary to serve again", () => answers(pair.port), 30_000, 250);
     },
@@ -188,7 +188,7 @@ describe("secondary-side failover", () => {
     "takes over when the primary's QEMU dies, and serves through the secondary",
     async () => {
       process.kill(qemuPid(pair.primary.dom.name), "SIGKILL");
-      await runFailover(pair.lv, pair.secondary.dom, SECONDARY_FAILOVER);
+      await runFailover(pair.lv, pair.secondary.dom, secondaryFailover(0));
       expect(await runState(pair.secondary)).toBe("running");
       await forwardPort(pair.secondary.dom.name, pair.port);
       await waitUntil("the secondary to serve", () => answers(pair.port), 30_000, 250);

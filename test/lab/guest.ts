@@ -25,8 +25,8 @@ export interface Guest {
 
 const PACKAGES_HINT =
   "apt-get install --no-install-recommends linux-image-amd64 busybox-static (scripts/setup.sh)";
-/** The NIC drivers the guest may need: modules of Debian's kernel, not built in. */
-const MODULES = ["e1000", "virtio_pci", "virtio_net"];
+/** The NIC and disk drivers the guest may need: modules of Debian's kernel, not built in. */
+const MODULES = ["e1000", "virtio_pci", "virtio_net", "virtio_blk"];
 
 const INIT = `#!/bin/sh
 # /init of the colo-hybrid lab guest, written by test/lab/guest.ts.
@@ -55,6 +55,17 @@ exec httpd -f -p 80 -h /www
 
 const CGI_HEADER = "printf 'Content-Type: text/plain\\r\\n\\r\\n'";
 
+/** A record as the write workload puts it at sector N of /dev/vda, before its NUL padding. */
+export const recordText = (n: number) => `colo-record ${String(n).padStart(8, "0")}\n`;
+
+const WRITE_RECORD = `exec 9>/tmp/records.lock
+flock 9
+n=$(($(cat /tmp/records 2>/dev/null || echo 0) + 1))
+printf 'colo-record %08d\\n' "$n" | dd of=/dev/vda bs=512 seek="$n" conv=sync,notrunc,fsync 2>/dev/null || { echo "write failed"; exit 0; }
+echo "$n" > /tmp/records
+echo "$n"
+`;
+
 /** The guest's own files, by path in the initramfs, with their modes. */
 const GUEST_FILES: Readonly<Record<string, { mode: number; text: string }>> = {
   init: { mode: 0o755, text: INIT },
@@ -70,9 +81,26 @@ const GUEST_FILES: Readonly<Record<string, { mode: number; text: string }>> = {
     mode: 0o755,
     text: `#!/bin/sh\n${CGI_HEADER}\ngrep -m 1 'now at' /proc/timer_list\necho "uuid $(cat /proc/sys/kernel/random/uuid)"\n`,
   },
+  // The write workload: each request appends a numbered record (sector N of the disk, fsync'ed)
+  // and answers its number only once the record is durable; one writer at a time.
+  "www/cgi-bin/write": {
+    mode: 0o755,
+    text: `#!/bin/sh\n${CGI_HEADER}\n${WRITE_RECORD}`,
+  },
 };
 
-const DIRECTORIES = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev"];
+const DIRECTORIES = [
+  "bin",
+  "sbin",
+  "usr",
+  "usr/bin",
+  "usr/sbin",
+  "etc",
+  "proc",
+  "sys",
+  "dev",
+  "tmp",
+];
 
 async function installedVersion(pkg: string): Promise<string | undefined> {
   try {
@@ -113,7 +141,7 @@ async function currentInputs(): Promise<Inputs> {
     kernelVersion: await requiredVersion(kernelPackage),
     busyboxVersion: await requiredVersion("busybox-static"),
     filesHash: createHash("sha256")
-      .update(JSON.stringify([GUEST_FILES, MODULES]))
+      .update(JSON.stringify([GUEST_FILES, MODULES, DIRECTORIES]))
       .digest("hex"),
   };
 }

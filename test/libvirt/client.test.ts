@@ -1,7 +1,8 @@
 // colo-hybrid's libvirt access against a real libvirtd and a real QEMU (TCG) domain: the same
 // contract for the RPC client and the virsh transport, then what only the client does
 // (concurrency, reconnect, SSH, TLS).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,9 @@ import {
   METADATA_NS,
   parseMetadata,
 } from "../../src/libvirt/xml/metadata.js";
+import { testDomainXml } from "../support/domains.js";
+import { CommandError, run } from "../support/exec.js";
+import { BUILD_DIR } from "../support/paths.js";
 import {
   cleanupTestDomains,
   defineTestDomain,
@@ -28,6 +32,7 @@ import {
   type Libvirtd,
   startLibvirtd,
   startSshd,
+  TEST_DOMAIN_PREFIX,
   type TestDomain,
   virsh,
 } from "../support/services.js";
@@ -68,6 +73,28 @@ const METADATA = {
   protect: false,
   params: { ...DEFAULT_PARAMS, passiveLimit: 350 },
 };
+
+const uniqueName = () => `${TEST_DOMAIN_PREFIX}${randomBytes(4).toString("hex")}`;
+
+/** virsh's words for "nothing to stop or remove". */
+const GONE = /is not active|Storage pool not found|failed to get (pool|domain)|Domain not found/;
+
+/** Runs a virsh clean-up step; a pool or domain already stopped or gone is fine. */
+async function cleanUp(args: string[]): Promise<void> {
+  try {
+    await virsh(args);
+  } catch (e) {
+    if (!(e instanceof CommandError && GONE.test(e.stderr))) throw e;
+  }
+}
+
+/** Stops and undefines a test pool, with virsh: the interface need not do either. */
+async function removePool(name: string): Promise<void> {
+  await cleanUp(["pool-destroy", name]);
+  await cleanUp(["pool-undefine", name]);
+}
+
+const MIB = 1024 * 1024;
 
 describe.each([
   ["RPC client", () => connectLibvirt("qemu:///system", "rpc")],
@@ -152,6 +179,93 @@ describe.each([
     await lv.setMetadata(dom, METADATA_NS, METADATA_KEY, undefined, Affect.live | Affect.config);
     expect(await lv.getMetadata(dom, METADATA_NS, Affect.live)).toBeUndefined();
     expect(await lv.getMetadata(dom, foreign, Affect.live)).toMatch(/keep="7"/);
+  });
+
+  it("makes an empty qcow2 volume in a dir pool it defines, builds and starts, then deletes it", async () => {
+    const dir = mkdtempSync(join(BUILD_DIR, "test-pool-"));
+    const target = join(dir, "images");
+    const name = uniqueName();
+    try {
+      const pool = await lv.poolDefineXml(
+        `<pool type='dir'><name>${name}</name><target><path>${target}</path></target></pool>`,
+      );
+      expect(pool.name).toBe(name);
+      expect(pool.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(await lv.poolLookupByName(name)).toEqual(pool);
+      expect((await lv.poolInfo(pool)).state).toBe("inactive");
+      await lv.poolBuild(pool);
+      expect(statSync(target).isDirectory()).toBe(true);
+      await lv.poolCreate(pool);
+      await lv.poolRefresh(pool);
+      const info = await lv.poolInfo(pool);
+      expect(info.state).toBe("running");
+      expect(info.available).toBeGreaterThan(0);
+      expect(info.capacity).toBeGreaterThanOrEqual(info.available);
+      for (const [on, word] of [
+        [true, "yes"],
+        [false, "no"],
+      ] as const) {
+        await lv.poolSetAutostart(pool, on);
+        expect((await virsh(["pool-info", name])).stdout).toMatch(
+          new RegExp(`^Autostart:\\s+${word}$`, "m"),
+        );
+      }
+
+      const vol = await lv.volCreateXml(
+        pool,
+        `<volume><name>x.qcow2</name><capacity unit='bytes'>${64 * MIB}</capacity>` +
+          "<target><format type='qcow2'/></target></volume>",
+      );
+      const path = join(target, "x.qcow2");
+      // A file's key is its path.
+      expect(vol).toEqual({ pool: name, name: "x.qcow2", key: path });
+      expect(await lv.volLookupByPath(path)).toEqual(vol);
+      expect(await lv.volPath(vol)).toBe(path);
+      const image = JSON.parse((await run("qemu-img", ["info", "--output=json", path])).stdout);
+      expect(image).toMatchObject({ format: "qcow2", "virtual-size": 64 * MIB });
+      await lv.volDelete(vol);
+      expect(existsSync(path)).toBe(false);
+      const e = await lv.volLookupByPath(path).catch((x: unknown) => x);
+      expect(e).toMatchObject({ kind: "libvirt", code: ErrorCode.noStorageVolume });
+    } finally {
+      await removePool(name);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports a missing pool or volume with libvirt's codes", async () => {
+    const pool = await lv.poolLookupByName("colo-hybrid-no-such-pool").catch((x: unknown) => x);
+    expect(pool).toBeInstanceOf(LibvirtError);
+    expect(pool).toMatchObject({ kind: "libvirt", code: ErrorCode.noStoragePool });
+    const vol = await lv.volLookupByPath("/nonexistent/colo-hybrid.qcow2").catch((x: unknown) => x);
+    expect(vol).toBeInstanceOf(LibvirtError);
+    expect(vol).toMatchObject({ kind: "libvirt", code: ErrorCode.noStorageVolume });
+  });
+
+  it("reads the sizes of a shut-off domain's qcow2 disk, by target and by path", async () => {
+    const dir = mkdtempSync(join(BUILD_DIR, "test-blockinfo-"));
+    const image = join(dir, "disk.qcow2");
+    const name = uniqueName();
+    try {
+      await run("qemu-img", ["create", "-f", "qcow2", image, "32M"]);
+      await run("chown", ["libvirt-qemu:kvm", image]);
+      const disk = `
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${image}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>`;
+      const dom = await lv.defineXml(testDomainXml(name, disk));
+      expect((await lv.domainState(dom)).state).toBe("shutoff");
+      const info = await lv.domainBlockInfo(dom, "vda");
+      expect(info.capacity).toBe(32 * MIB);
+      expect(info.physical).toBe(statSync(image).size);
+      expect(info.allocation).toBeGreaterThan(0);
+      expect(await lv.domainBlockInfo(dom, image)).toEqual(info);
+    } finally {
+      await cleanUp(["undefine", name]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -2,20 +2,25 @@
 // and the agent's drills in test/lab/.
 import { describe, expect, it } from "vitest";
 import { LibvirtError, QmpError } from "../../src/libvirt/errors.js";
-import { PRIMARY_FAILOVER, runFailover, SECONDARY_FAILOVER } from "../../src/pair/failover.js";
+import {
+  type FailoverStep,
+  primaryFailover,
+  runFailover,
+  secondaryFailover,
+} from "../../src/pair/failover.js";
 import { coloQemu, FakeLibvirt } from "../agent/fake-libvirt.js";
 
 describe("failover", () => {
   it("the primary drops its plumbing before leaving COLO; the secondary takes over first; each announces its MAC last", () => {
-    const commands = (plan: typeof PRIMARY_FAILOVER) =>
+    const commands = (plan: readonly FailoverStep[]) =>
       plan.map((s) => ("qmp" in s ? s.qmp : "run"));
-    expect(commands(PRIMARY_FAILOVER)).toEqual([
+    expect(commands(primaryFailover(0))).toEqual([
       ...Array(5).fill("object-del"),
       "x-colo-lost-heartbeat",
       "run",
       "announce-self",
     ]);
-    expect(commands(SECONDARY_FAILOVER)).toEqual([
+    expect(commands(secondaryFailover(0))).toEqual([
       "x-colo-lost-heartbeat",
       "run",
       "object-del",
@@ -24,6 +29,17 @@ describe("failover", () => {
       "chardev-remove",
       "announce-self",
     ]);
+  });
+
+  it("with disks: the primary drops each NBD child first; the secondary stops its NBD server first", () => {
+    expect(primaryFailover(2).slice(0, 4)).toEqual([
+      { qmp: "x-blockdev-change", args: { parent: "colo-disk0", child: "children.1" } },
+      { qmp: "blockdev-del", args: { "node-name": "colo-nbd0" } },
+      { qmp: "x-blockdev-change", args: { parent: "colo-disk1", child: "children.1" } },
+      { qmp: "blockdev-del", args: { "node-name": "colo-nbd1" } },
+    ]);
+    expect(primaryFailover(2).slice(4)).toEqual(primaryFailover(0));
+    expect(secondaryFailover(1)).toEqual([{ qmp: "nbd-server-stop" }, ...secondaryFailover(0)]);
   });
 
   it("goes on past what is already gone, and runs a primary left paused", async () => {
@@ -55,7 +71,7 @@ describe("failover", () => {
       undefined,
       coloQemu("primary", { "object-del": () => new LibvirtError("connection", "lost libvirt") }),
     );
-    await expect(runFailover(lv, lv.dom, PRIMARY_FAILOVER)).rejects.toThrow(/lost libvirt/);
+    await expect(runFailover(lv, lv.dom, primaryFailover(0))).rejects.toThrow(/lost libvirt/);
     expect(lv.commands).toEqual(["object-del"]);
   });
 });

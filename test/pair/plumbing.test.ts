@@ -149,6 +149,7 @@ describe("planPair: the recipe", () => {
       role: "secondary",
       objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
       incoming: "tcp:127.0.0.1:9998",
+      disks: 0,
     });
     expect(secondary.metadata).toEqual({
       ok: true,
@@ -377,6 +378,73 @@ describe("planPair: tap NICs (bridge, network)", () => {
   });
 });
 
+describe("planPair: disks (block replication)", () => {
+  const DISK = `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+    <source file='/var/lib/libvirt/images/p,1.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/>
+    <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></disk>`;
+  const plan = planPair(plain(USER_NIC + DISK), { ...LOCAL, basePort: 9100 });
+  const args = (xml: string) => config(xml).qemuArgs;
+  const DEVICE = "virtio-blk-pci,drive=colo-disk0,id=colo-vda,bus=pci.0,addr=0x7,bootindex=1";
+  const IMAGES = "/var/lib/colo-hybrid/images/p-secondary-vda";
+
+  it("puts the primary's disk under a quorum, at its own PCI address, its commas doubled", () => {
+    expect(args(plan.primary.xml).slice(0, 4)).toEqual([
+      "-drive",
+      "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.driver=qcow2,children.0.file.filename=/var/lib/libvirt/images/p,,1.qcow2",
+      "-device",
+      DEVICE,
+    ]);
+  });
+
+  it("gives the secondary base, hidden and active images under replication, at the same address", () => {
+    expect(args(plan.secondary.xml).slice(0, 8)).toEqual([
+      "-drive",
+      `if=none,id=colo-parent0,driver=qcow2,file.filename=${IMAGES}-base.qcow2`,
+      "-drive",
+      `if=none,id=colo-childs0,driver=replication,mode=secondary,top-id=colo-disk0,file.driver=qcow2,file.file.filename=${IMAGES}-active.qcow2,file.backing.driver=qcow2,file.backing.file.filename=${IMAGES}-hidden.qcow2,file.backing.backing=colo-parent0`,
+      "-drive",
+      "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0=colo-childs0",
+      "-device",
+      DEVICE,
+    ]);
+    expect(plan.images).toEqual(
+      ["base", "active", "hidden"].map((k) => ({ path: `${IMAGES}-${k}.qcow2`, sizeOf: "vda" })),
+    );
+    const elsewhere = planPair(plain(USER_NIC + DISK), { ...LOCAL, imageDir: "/srv/colo" });
+    expect(elsewhere.images[0]?.path).toBe("/srv/colo/p-secondary-vda-base.qcow2");
+  });
+
+  it("takes the disk out of both domains' <devices>, keeping it in the primary's metadata", () => {
+    for (const side of [plan.primary, plan.secondary]) expect(config(side.xml).disks).toEqual([]);
+    const meta = config(plan.primary.xml).metadata;
+    expect(
+      meta?.ok && config(`<domain type='qemu'><name>x</name>${meta.value.original}</domain>`).disks,
+    ).toMatchObject([
+      { target: "vda", source: "/var/lib/libvirt/images/p,1.qcow2", format: "qcow2" },
+    ]);
+  });
+
+  it("gives a pair with disks a sixth port, for NBD, kept in both domains' metadata", () => {
+    expect(plan.ports.nbd).toBe(9105);
+    for (const side of [plan.primary, plan.secondary]) {
+      const meta = config(side.xml).metadata;
+      expect(meta?.ok && meta.value.ports).toEqual({ migration: 9104, nbd: 9105 });
+    }
+    expect(planPair(plain(USER_NIC), LOCAL).ports.nbd).toBeUndefined();
+    expect(
+      problems(plain(USER_NIC + DISK), { ports: { ...LAB_PORTS, nbd: LAB_PORTS.compare } }),
+    ).toEqual([`ports clash: compare, nbd share port ${LAB_PORTS.compare}`]);
+  });
+
+  it("puts a q35 domain's disk on the root bus pcie.0", () => {
+    const q35 = plain(USER_NIC + DISK).replace(
+      "<memory>",
+      "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><memory>",
+    );
+    expect(args(planPair(q35, LOCAL).primary.xml)[3]).toContain(",bus=pcie.0,addr=0x7,");
+  });
+});
+
 describe("planPair: refusals", () => {
   it("refuses a domain without a NIC, with two, or one whose packets pass QEMU by", () => {
     const supported = "one <interface type='bridge'>, type='network' or type='user'";
@@ -408,25 +476,66 @@ describe("planPair: refusals", () => {
     ]);
   });
 
-  it("refuses disks, and cdroms and floppies with media; empty ones are fine", () => {
-    const disk =
-      "<disk type='file' device='disk'><source file='/v/a.img'/><target dev='vda'/></disk>";
-    const cdrom =
-      "<disk type='file' device='cdrom'><source file='/v/x.iso'/><target dev='sda'/></disk>";
-    const [only, ...none] = problems(plain(USER_NIC + disk + cdrom));
-    expect(none).toEqual([]);
-    expect(only).toBe(
-      "disks are not yet supported: COLO needs block replication (quorum + replication + NBD); " +
-        "protect a diskless domain or boot from kernel/initrd (found: disk vda (/v/a.img), cdrom sda (/v/x.iso))",
+  it("refuses disks it cannot replicate, each with its reason, all at once", () => {
+    const disk = (attrs: string, inside: string) =>
+      `<disk ${attrs}>${inside}<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></disk>`;
+    const found = problems(
+      plain(
+        USER_NIC +
+          disk(
+            "type='block' device='lun'",
+            "<source dev='/dev/sdz'/><target dev='sdz' bus='scsi'/>",
+          ) +
+          disk(
+            "type='network' device='disk'",
+            "<source protocol='rbd' name='pool/img'/><target dev='vdb' bus='virtio'/>",
+          ) +
+          disk(
+            "type='file' device='disk'",
+            "<driver name='qemu' type='vmdk'/><source file='/v/c.vmdk'/><target dev='vdc' bus='virtio'/>",
+          ) +
+          disk(
+            "type='file' device='disk'",
+            "<source file='/v/d.img'/><target dev='vdd' bus='virtio'/><readonly/>",
+          ) +
+          disk(
+            "type='file' device='disk'",
+            "<source file='/v/e.img'/><target dev='vde' bus='virtio'/><shareable/>",
+          ) +
+          disk(
+            "type='file' device='disk'",
+            "<source file='/v/f.img'/><target dev='sdf' bus='sata'/>",
+          ) +
+          "<disk type='file' device='disk'><source file='/v/g.img'/><target dev='vdg' bus='virtio'/></disk>",
+      ),
     );
-    const empty =
-      "<disk type='file' device='cdrom'><target dev='sdb'/></disk>" +
-      "<disk type='file' device='floppy'><target dev='fda'/></disk>";
-    expect(planPair(plain(USER_NIC + empty), LOCAL).primary.name).toBe("p");
-    const block = "<disk type='block' device='lun'><source dev='/dev/sdz'/></disk>";
-    expect(problems(plain(USER_NIC + block))).toEqual([
-      expect.stringContaining("(found: lun (/dev/sdz))"),
+    expect(found).toEqual([
+      expect.stringMatching(
+        /^disk sdz \(\/dev\/sdz\) cannot be replicated: a LUN passes SCSI commands/,
+      ),
+      expect.stringMatching(/^disk sdz .*<disk type='block'>: only file-backed images/),
+      expect.stringMatching(/^disk sdz .*bus 'scsi': only virtio-blk/),
+      expect.stringMatching(
+        /^disk vdb \(pool\/img\) cannot be replicated: a network disk is one image for both sides/,
+      ),
+      expect.stringMatching(/^disk vdc .*image format 'vmdk': raw and qcow2/),
+      expect.stringMatching(/^disk vdd .*read-only/),
+      expect.stringMatching(/^disk vde .*shared with other domains/),
+      expect.stringMatching(/^disk sdf .*bus 'sata'/),
+      expect.stringMatching(/^disk vdg .*no PCI address: define the domain first/),
     ]);
+  });
+
+  it("leaves CD-ROMs and floppies as they are, warning that their media must be on the secondary's host", () => {
+    const media =
+      "<disk type='file' device='cdrom'><source file='/v/x.iso'/><target dev='sda'/><readonly/></disk>" +
+      "<disk type='file' device='floppy'><target dev='fda'/></disk>";
+    const plan = planPair(plain(USER_NIC + media), LOCAL);
+    expect(config(plan.primary.xml).disks.map((d) => d.target)).toEqual(["sda", "fda"]);
+    expect(plan.images).toEqual([]);
+    expect(plan.warnings).toContainEqual(
+      "the cdrom sda (/v/x.iso) is left as it is: both sides read it, so /v/x.iso must be on the secondary's host too",
+    );
   });
 
   it("refuses a domain that already carries COLO's plumbing, either side's", () => {
@@ -790,7 +899,7 @@ describe("planPair: refusals", () => {
   });
 
   it("lists every problem at once", () => {
-    const disk = "<disk type='file' device='disk'><source file='/a'/></disk>";
+    const disk = "<disk type='file' device='disk'><source file='/a'/><target bus='ide'/></disk>";
     let error: unknown;
     try {
       planPair(plain(disk, "xen"), { ...LOCAL, address: "0.0.0.0", period: 1, basePort: 80 });
@@ -799,7 +908,7 @@ describe("planPair: refusals", () => {
     }
     expect(error).toBeInstanceOf(PairError);
     const e = error as PairError;
-    expect(e.problems).toHaveLength(10);
+    expect(e.problems).toHaveLength(11);
     expect(e.message.split("\n")[0]).toBe("cannot make a COLO pair of 'p':");
     expect(e.message.split("\n").slice(1)).toEqual(e.problems.map((p) => `  - ${p}`));
   });

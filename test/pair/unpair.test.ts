@@ -62,6 +62,21 @@ const bridged = (driver: string) =>
   </devices>`,
   );
 const BRIDGED = bridged("");
+/** A replicated disk (first, as libvirt writes disks) and a CD-ROM left alone. */
+const WITH_DISK = BARE.replace(
+  "<devices>",
+  `<devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/web.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+    </disk>`,
+);
 const BRIDGED_QUEUES = bridged("\n      <driver queues='2' name='vhost'/>");
 
 /** The XML as writeXml writes it: what pair remove gives back at best. */
@@ -85,6 +100,7 @@ describe("planUnpair: the round trip", () => {
     ["no <qemu:commandline> and no <metadata>", BARE],
     ["a bridged virtio NIC, vhost-net left to libvirt", BRIDGED],
     ["a bridged virtio NIC with its own <driver>", BRIDGED_QUEUES],
+    ["a replicated disk and a CD-ROM", WITH_DISK],
   ])("gives back a domain with %s exactly", (_, plain) => {
     // libvirt writes MAC addresses in lower case, in the devices, not in the copy in our metadata.
     const [head, devices] = plumbed(plain, { secondaryName: "web-b", basePort: 9100 }).split(

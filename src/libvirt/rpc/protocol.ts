@@ -32,6 +32,12 @@ export const domainRef = xdr.struct({
   uuid: xdr.opaque(UUID_SIZE),
   id: xdr.int,
 });
+const poolRef = xdr.struct({ name: nonnullString, uuid: xdr.opaque(UUID_SIZE) });
+const volumeRef = xdr.struct({
+  pool: nonnullString,
+  name: nonnullString,
+  key: nonnullString,
+});
 const optionalNetwork = xdr.optional(
   xdr.struct({ name: nonnullString, uuid: xdr.opaque(UUID_SIZE) }),
 );
@@ -78,6 +84,8 @@ const procedure = <A extends XdrType, R extends XdrType>(
 ): Procedure<A, R> => ({ program, proc, args, ret, slow });
 
 const dom = { dom: domainRef };
+const pool = { pool: poolRef };
+const vol = { vol: volumeRef };
 
 /** Feature numbers for connectSupportsFeature (libvirt_internal.h). */
 export const Feature = { programKeepalive: 10 } as const;
@@ -152,6 +160,75 @@ export const procedures = {
     xdr.struct({ ...dom, type: xdr.int, uri: optionalString, flags: xdr.uint }),
     xdr.struct({ metadata: nonnullString }),
   ),
+  domainGetBlockInfo: procedure(
+    REMOTE,
+    194,
+    xdr.struct({ ...dom, path: nonnullString, flags: xdr.uint }),
+    // Allocation first, unlike virDomainBlockInfo.
+    xdr.struct({ allocation: xdr.uhyper, capacity: xdr.uhyper, physical: xdr.uhyper }),
+    true,
+  ),
+  // Storage calls that touch the storage itself (mkdir, scans, qemu-img) may take long.
+  storagePoolLookupByName: procedure(
+    REMOTE,
+    84,
+    xdr.struct({ name: nonnullString }),
+    xdr.struct(pool),
+  ),
+  storagePoolDefineXml: procedure(
+    REMOTE,
+    77,
+    xdr.struct({ xml: nonnullString, flags: xdr.uint }),
+    xdr.struct(pool),
+  ),
+  storagePoolBuild: procedure(REMOTE, 79, xdr.struct({ ...pool, flags: xdr.uint }), xdr.void, true),
+  storagePoolCreate: procedure(
+    REMOTE,
+    78,
+    xdr.struct({ ...pool, flags: xdr.uint }),
+    xdr.void,
+    true,
+  ),
+  storagePoolSetAutostart: procedure(
+    REMOTE,
+    90,
+    xdr.struct({ ...pool, autostart: xdr.int }),
+    xdr.void,
+  ),
+  storagePoolRefresh: procedure(
+    REMOTE,
+    83,
+    xdr.struct({ ...pool, flags: xdr.uint }),
+    xdr.void,
+    true,
+  ),
+  storagePoolGetInfo: procedure(
+    REMOTE,
+    87,
+    xdr.struct(pool),
+    xdr.struct({
+      // An unsigned char, which XDR sends as a whole unsigned int.
+      state: xdr.uint,
+      capacity: xdr.uhyper,
+      allocation: xdr.uhyper,
+      available: xdr.uhyper,
+    }),
+  ),
+  storageVolCreateXml: procedure(
+    REMOTE,
+    93,
+    xdr.struct({ ...pool, xml: nonnullString, flags: xdr.uint }),
+    xdr.struct(vol),
+    true,
+  ),
+  storageVolLookupByPath: procedure(
+    REMOTE,
+    97,
+    xdr.struct({ path: nonnullString }),
+    xdr.struct(vol),
+  ),
+  storageVolGetPath: procedure(REMOTE, 100, xdr.struct(vol), xdr.struct({ name: nonnullString })),
+  storageVolDelete: procedure(REMOTE, 94, xdr.struct({ ...vol, flags: xdr.uint }), xdr.void, true),
   domainEventCallbackRegisterAny: procedure(
     REMOTE,
     316,

@@ -12,6 +12,8 @@ export interface ColoPlumbing {
   objects: string[];
   /** The -incoming address ("tcp:127.0.0.1:9998"). */
   incoming?: string;
+  /** How many replicated disks: quorum drives colo-disk0, colo-disk1, ... (pair/disks.ts). */
+  disks: number;
 }
 
 export interface DomainInfo {
@@ -68,6 +70,26 @@ export interface Disk {
   target: string | undefined;
   /** What it holds (<source file|dev|dir|name|volume=...>); undefined for an empty drive. */
   source: string | undefined;
+  /** <disk type=...>: "file", "block", "network", "volume", "dir". */
+  type: string;
+  /** <driver type=...>: the image format, "raw", "qcow2"; undefined leaves it to libvirt. */
+  format: string | undefined;
+  /** <target bus=...>: "virtio", "scsi", "sata", "ide", "usb". */
+  bus: string | undefined;
+  readonly: boolean;
+  shareable: boolean;
+  /** <address type='pci'>, when it has one: where the guest sees the device. */
+  pci: PciAddress | undefined;
+  /** <boot order=...>. */
+  bootOrder: string | undefined;
+}
+
+/** A PCI address as libvirt writes it (hex strings: bus '0x00', slot '0x05'). */
+export interface PciAddress {
+  domain: string;
+  bus: string;
+  slot: string;
+  function: string;
 }
 
 /** A <hostdev>: a device of the host given to the guest. */
@@ -185,6 +207,8 @@ export interface DomainConfig {
   /** As written, when there is one. */
   uuid: string | undefined;
   type: string;
+  /** <os><type machine=...>: "pc-i440fx-7.2", "pc-q35-7.2". */
+  machine: string | undefined;
   nics: Nic[];
   disks: Disk[];
   hostdevs: HostDevice[];
@@ -234,6 +258,7 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
     name,
     uuid: child(root, "uuid")?.text.trim(),
     type,
+    machine: optional(child(root, "os"), (os) => childAttr(os, "type", "machine")),
     nics: all("interface").map((i) => ({
       type: attrValue(i, "type") ?? "",
       alias: childAttr(i, "alias", "name"),
@@ -246,6 +271,13 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
       device: attrValue(d, "device") ?? "disk",
       target: childAttr(d, "target", "dev"),
       source: firstAttr(d, "source", ["file", "dev", "dir", "name", "volume"]),
+      type: attrValue(d, "type") ?? "file",
+      format: childAttr(d, "driver", "type"),
+      bus: childAttr(d, "target", "bus"),
+      readonly: child(d, "readonly") !== undefined,
+      shareable: child(d, "shareable") !== undefined,
+      pci: pciAddress(d),
+      bootOrder: childAttr(d, "boot", "order"),
     })),
     hostdevs: all("hostdev").map((h) => ({
       mode: attrValue(h, "mode") ?? "subsystem",
@@ -345,6 +377,23 @@ function childAttr(el: XmlElement, name: string, attr: string): string | undefin
 }
 
 /** Which host device a <hostdev> passes, as the host names it. */
+/** A <disk> element's <target dev=...>, the disk's name in the domain. */
+export function diskTarget(disk: XmlElement): string | undefined {
+  return childAttr(disk, "target", "dev");
+}
+
+function pciAddress(el: XmlElement): PciAddress | undefined {
+  const address = child(el, "address");
+  if (address === undefined || attrValue(address, "type") !== "pci") return undefined;
+  const part = (name: string) => attrValue(address, name) ?? "0x0";
+  return {
+    domain: part("domain"),
+    bus: part("bus"),
+    slot: part("slot"),
+    function: part("function"),
+  };
+}
+
 function hostdevSource(hostdev: XmlElement): string | undefined {
   const source = child(hostdev, "source");
   if (source === undefined) return undefined;
@@ -403,6 +452,7 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   const objects: string[] = [];
   const types = new Set<string>();
   let incoming: string | undefined;
+  let disks = 0;
   for (let i = 0; i + 1 < args.length; i++) {
     // QEMU takes both -option and --option.
     const option = args[i]?.replace(/^--/, "-");
@@ -417,13 +467,17 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
     } else if (option === "-incoming") {
       incoming = value;
       i++;
+    } else if (option === "-drive") {
+      const drive = keyval(value);
+      if (drive.driver === "quorum" && /^colo-disk\d+$/.test(drive.id ?? "")) disks++;
+      i++;
     }
   }
   let role: Role;
   if (types.has("colo-compare")) role = "primary";
   else if (types.has("filter-rewriter") || incoming !== undefined) role = "secondary";
   else return undefined;
-  return incoming === undefined ? { role, objects } : { role, objects, incoming };
+  return incoming === undefined ? { role, objects, disks } : { role, objects, incoming, disks };
 }
 
 /** The type and id of an -object value: keyval ("type,id=x,k=v") or JSON ({"qom-type":...}). */

@@ -4,7 +4,8 @@
 //     <colo:role>primary</colo:role>                       primary or secondary
 //     <colo:peer uri="qemu+ssh://root@host2/system" domain="web1-secondary"/>
 //     <colo:protect>true</colo:protect>                    optional, default false
-//     <colo:ports migration="9004"/>                       the pair's own ports (pair create)
+//     <colo:ports migration="9004" nbd="9005"/>            the pair's own ports (pair create; nbd
+//                                                            only with disks)
 //     <colo:params>                                        optional, any subset of PARAMETERS
 //       <colo:passive-count>100</colo:passive-count>
 //     </colo:params>
@@ -51,6 +52,8 @@ export interface HybridMetadata {
 export interface PairPortsMetadata {
   /** Where the secondary listens for the replication stream, on its host. */
   migration: number;
+  /** Where the secondary serves its disks' base images over NBD; a pair with disks only. */
+  nbd?: number;
 }
 
 /** The ports a pair may use: not the privileged ones. */
@@ -69,7 +72,7 @@ export type HybridMetadataResult =
 const ROOT = "hybrid";
 const ELEMENTS = ["role", "peer", "protect", "ports", "params", "original"];
 const PEER_ATTRS = ["uri", "domain"];
-const PORT_ATTRS = ["migration"] as const;
+const PORT_ATTRS = ["migration", "nbd"] as const;
 const PARAM_NAMES = PARAMETERS.map((p) => p.name);
 
 // Characters libvirt names and URIs never hold, and that XML cannot carry as they are.
@@ -202,12 +205,17 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
     noText(portsEl, path);
     children(portsEl, path, []);
     const migration = attrValue(portsEl, "migration");
+    const nbd = attrValue(portsEl, "nbd");
     const bad =
       migration === undefined
         ? "missing: the replication port"
         : portProblem("migration", migration);
+    const nbdBad = nbd === undefined ? undefined : portProblem("nbd", nbd);
     if (bad !== undefined) report(`${path}/@migration`, bad);
-    else ports = { migration: Number(migration) };
+    if (nbdBad !== undefined) report(`${path}/@nbd`, nbdBad);
+    if (bad === undefined && nbdBad === undefined) {
+      ports = { migration: Number(migration), ...(nbd !== undefined && { nbd: Number(nbd) }) };
+    }
   }
 
   const patch: Record<string, string> = {};
@@ -289,6 +297,7 @@ export function formatMetadata(m: HybridMetadata): string {
     peerUriProblem(m.peer.uri),
     domainProblem(m.peer.domain),
     m.ports === undefined ? undefined : portProblem("migration", String(m.ports.migration)),
+    m.ports?.nbd === undefined ? undefined : portProblem("nbd", String(m.ports.nbd)),
     m.original === undefined ? undefined : originalProblem(m.original),
   ];
   const checked = applyPatch(DEFAULT_PARAMS, toExternal(m.params));
@@ -306,7 +315,11 @@ export function formatMetadata(m: HybridMetadata): string {
     `  <role>${escapeXml(m.role)}</role>`,
     `  <peer uri="${escapeXml(m.peer.uri)}" domain="${escapeXml(m.peer.domain)}"/>`,
     `  <protect>${m.protect}</protect>`,
-    ...(m.ports === undefined ? [] : [`  <ports migration="${m.ports.migration}"/>`]),
+    ...(m.ports === undefined
+      ? []
+      : [
+          `  <ports migration="${m.ports.migration}"${m.ports.nbd === undefined ? "" : ` nbd="${m.ports.nbd}"`}/>`,
+        ]),
     "  <params>",
     ...params,
     "  </params>",

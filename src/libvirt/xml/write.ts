@@ -31,8 +31,13 @@ export interface DomainEdits {
   metadata?: HybridMetadata | null;
   /** New paths for the files character devices write (serial, console, channel logs). */
   renameFiles?: (path: string) => string;
-  /** Each <interface>, replaced by what this returns for it. */
-  interfaces?: (nic: XmlElement) => XmlElement;
+  /** Each child of <devices>, replaced by what this returns for it; null removes it. */
+  devices?: (device: XmlElement) => XmlElement | null;
+  /**
+   * <disk> elements put back, in order: before the first <disk> left, else after <emulator>, else
+   * first; where libvirt writes disks.
+   */
+  addDisks?: readonly XmlElement[];
 }
 
 /** Character devices whose output can go to a file QEMU opens (through virtlogd). */
@@ -132,18 +137,18 @@ export function editDomain(root: XmlElement, edits: DomainEdits): XmlElement {
         : devices,
     );
   }
-  if (edits.interfaces !== undefined) {
-    const edit = edits.interfaces;
-    children = children.map((devices) =>
-      devices.ns === "" && devices.name === "devices"
-        ? {
-            ...devices,
-            children: devices.children.map((d) =>
-              d.ns === "" && d.name === "interface" ? edit(d) : d,
-            ),
-          }
-        : devices,
-    );
+  if (edits.devices !== undefined || edits.addDisks !== undefined) {
+    const edit = edits.devices ?? ((d: XmlElement) => d);
+    const first = index("devices");
+    const is = (d: XmlElement, name: string) => d.ns === "" && d.name === name;
+    children = children.map((devices, i) => {
+      if (!is(devices, "devices")) return devices;
+      const kept = devices.children.flatMap((d) => edit(d) ?? []);
+      if (i !== first || edits.addDisks === undefined) return { ...devices, children: kept };
+      const disk = kept.findIndex((d) => is(d, "disk"));
+      const at = disk >= 0 ? disk : kept.findIndex((d) => is(d, "emulator")) + 1;
+      return { ...devices, children: [...kept.slice(0, at), ...edits.addDisks, ...kept.slice(at)] };
+    });
   }
   return { ...root, children };
 }

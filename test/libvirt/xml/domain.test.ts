@@ -57,6 +57,7 @@ describe("parseDomainXml", () => {
         "iothread,id=iothread1",
         "colo-compare,id=comp0",
       ],
+      disks: 0,
     });
     expect(info.metadata).toMatchObject({
       ok: true,
@@ -70,6 +71,7 @@ describe("parseDomainXml", () => {
       role: "secondary",
       objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
       incoming: "tcp:127.0.0.1:9998",
+      disks: 0,
     });
     expect(info.metadata).toMatchObject({ ok: true, value: { role: "secondary", protect: true } });
   });
@@ -120,7 +122,7 @@ describe("parseDomainXml", () => {
 
   it("matches the qemu namespace by URI, whatever the prefix and wherever declared", () => {
     const objects = args("-object", "colo-compare,id=comp0");
-    const primary = { role: "primary", objects: ["colo-compare,id=comp0"] };
+    const primary = { role: "primary", objects: ["colo-compare,id=comp0"], disks: 0 };
     const renamed = PRIMARY.replaceAll("qemu:", "q:").replace("xmlns:qemu=", "xmlns:q=");
     expect(renamed).toContain("<q:commandline>");
     expect(parseDomainXml(renamed).colo?.role).toBe("primary");
@@ -154,7 +156,26 @@ describe("parseDomainXml", () => {
       role: "secondary",
       objects: ["filter-rewriter,id=rew0", "filter-redirector,id=f1", "iothread,id=a,b"],
       incoming: "defer",
+      disks: 0,
     });
+  });
+
+  it("counts the replicated disks: the quorum drives colo-disk0, colo-disk1, ...", () => {
+    const line = args(
+      "-object",
+      "colo-compare,id=comp0",
+      "-drive",
+      "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo",
+      "-drive",
+      "if=none,driver=quorum,id=colo-disk1",
+      "-drive",
+      "if=none,id=colo-parent0,driver=qcow2",
+      "-drive",
+      "if=none,id=mine,driver=quorum",
+    );
+    expect(
+      parseDomainXml(domain(`<qemu:commandline>${line}</qemu:commandline>`, QEMU_DECL)).colo?.disks,
+    ).toBe(2);
   });
 
   it("sees no COLO in unrelated extra arguments, nor in an -object that names no type", () => {
