@@ -1,12 +1,17 @@
 // `colo-hybrid pair create`: a plain, shut-off domain becomes a COLO primary, and its secondary
 // is defined beside it or on another host. `colo-hybrid pair remove` undoes it.
+import { chown } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
 import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { deleteImages, type ImagesToMake, imagesToMake, poolName } from "../libvirt/images.js";
 import { connectPeer, replicationHost } from "../libvirt/peer.js";
-import { peerUriProblem } from "../libvirt/peer-uri.js";
+import { parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
+import { qemuOwner } from "../libvirt/xml/capabilities.js";
+import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { XmlError } from "../libvirt/xml/tree.js";
+import { DEFAULT_IMAGE_DIR } from "../pair/disks.js";
 import {
   DEFAULT_ADDRESS,
   DEFAULT_BASE_PORT,
@@ -31,9 +36,12 @@ const CREATE_HELP = `usage: colo-hybrid pair create DOMAIN --secondary-uri URI [
 Makes the shut-off domain DOMAIN a COLO primary: redefines it with COLO's network plumbing
 (chardevs and filters in <qemu:commandline>) and colo-hybrid's metadata, and defines its
 secondary (a new domain) on the secondary's host. DOMAIN needs exactly one NIC,
-<interface type='bridge'>, type='network' or type='user', and no disks; vhost-net is turned
-off on a virtio tap NIC (pair remove turns it back). Nothing is started: start the secondary
-first, paused, then the primary (it waits for the secondary to connect).
+<interface type='bridge'>, type='network' or type='user'; vhost-net is turned off on a virtio
+tap NIC (pair remove turns it back). Its virtio-blk disks (raw or qcow2 files) are replicated:
+each moves into <qemu:commandline> under a quorum, and the secondary gets three empty images
+of its size (base, hidden, active), which protect fills from the primary's disk over NBD.
+CD-ROMs are left as they are. Nothing is started: start the secondary first, paused, then the
+primary (it waits for the secondary to connect).
 
 Both URIs are kept in the metadata: qemu:///system, qemu+ssh://[user@]host[:port]/system or
 qemu+tls://host[:port]/system, with no parameters; keys, known hosts and certificates for a host
@@ -47,8 +55,12 @@ go in /etc/colo-hybrid/hosts.conf.
                            (default ${DEFAULT_ADDRESS})
   --incoming-address ADDR  where the secondary listens for the replication stream (default
                            127.0.0.1 on one host, 0.0.0.0 across hosts)
-  --base-port P            the five TCP ports are P..P+4 (default ${DEFAULT_BASE_PORT})
-  --ports A,B,C,D,M        or each: mirror, compare, compare-in, compare-out, migration
+  --base-port P            the five TCP ports are P..P+4 (default ${DEFAULT_BASE_PORT}); with
+                           disks a sixth, P+5, for NBD
+  --ports A,B,C,D,M[,N]    or each: mirror, compare, compare-in, compare-out, migration, and
+                           with disks the secondary's NBD server
+  --image-dir DIR          where the secondary's disk images go on its host, in a libvirt
+                           storage pool (default ${DEFAULT_IMAGE_DIR})
   --qemu-version X.Y       QEMU on the secondary's host (default ${major}.${minor}); from 9.2
                            its chardevs reconnect with reconnect-ms
   --dry-run                print both domains' XML (secure parts included, as virsh edit
@@ -109,6 +121,7 @@ async function create(
       "incoming-address": { type: "string" },
       "base-port": { type: "string" },
       ports: { type: "string" },
+      "image-dir": { type: "string" },
       "qemu-version": { type: "string" },
       "dry-run": { type: "boolean" },
       connect: { type: "string", short: "c" },
@@ -127,6 +140,7 @@ async function create(
     ...optional("incomingAddress", values["incoming-address"]),
     ...optional("basePort", number("--base-port", values["base-port"])),
     ...optional("ports", ports(values.ports)),
+    ...optional("imageDir", imageDir(values["image-dir"])),
     ...optional("qemuVersion", qemuVersion(values["qemu-version"])),
     // A URI off the allow-list is planPair's to report, with every other problem.
     ...optional(
@@ -156,11 +170,31 @@ async function create(
       problems.push(...e.problems);
     }
     let secondaryLv = lv;
+    let images: ImagesToMake | undefined;
     if (plan !== undefined) {
       // The URI is the one the metadata keeps, hence checked by planPair.
       secondaryLv = await peer(lv, secondaryUri, open);
       if ((await lookup(secondaryLv, plan.secondary.name)) !== undefined) {
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
+      }
+      if (plan.images.length > 0) {
+        images = await imagesToMake(
+          {
+            primary: { lv, dom, uri: connectUri },
+            secondary: { lv: secondaryLv, uri: secondaryUri },
+          },
+          plan.images,
+          { name: poolName(plan.imageDir, DEFAULT_IMAGE_DIR), dir: plan.imageDir },
+          parseDomainXml(xml).type,
+        );
+        problems.push(...images.problems);
+        const remote = await remoteImagesWarning(
+          lv,
+          connectUri,
+          plan.primaryImages,
+          parseDomainXml(xml).type,
+        );
+        if (remote !== undefined) plan.warnings.push(remote);
       }
     }
     if (plan === undefined || problems.length > 0) {
@@ -175,12 +209,34 @@ async function create(
       );
       return;
     }
-    await lv.defineXml(plan.primary.xml);
+    let undoImages = async (): Promise<void> => {};
+    if (images !== undefined) {
+      try {
+        undoImages = await images.make();
+      } catch (e) {
+        throw new CliError(
+          `making the secondary's images on ${secondaryUri} failed: ${(e as Error).message}; nothing else was changed`,
+        );
+      }
+      out.write(`Images of '${plan.secondary.name}' made in ${plan.imageDir} on ${secondaryUri}\n`);
+      if (isLocal(connectUri)) {
+        await ownPrimaryImages(lv, plan.primaryImages, parseDomainXml(xml).type);
+      }
+    }
+    try {
+      await lv.defineXml(plan.primary.xml);
+    } catch (e) {
+      await undoImages();
+      throw new CliError(
+        `defining '${plan.primary.name}' on ${connectUri} failed: ${(e as Error).message}; nothing was changed`,
+      );
+    }
     try {
       await secondaryLv.defineXml(plan.secondary.xml);
     } catch (e) {
       // Leave nothing half done: the plain domain gets its own configuration back.
       const why = (e as Error).message;
+      await undoImages();
       try {
         await lv.defineXml(xml);
       } catch (back) {
@@ -281,6 +337,9 @@ async function remove(args: string[], out: NodeJS.WritableStream): Promise<void>
     if (values["dry-run"]) {
       if (secondary !== undefined) {
         out.write(`would undefine '${secondaryName}' (the COLO secondary) on ${secondaryUri}\n`);
+        const images = parseDomainXml(secondary.xml).colo?.images ?? [];
+        if (images.length > 0)
+          out.write(`would delete its images on ${secondaryUri}: ${images.join(", ")}\n`);
       }
       out.write(
         plainName === undefined
@@ -318,6 +377,27 @@ async function remove(args: string[], out: NodeJS.WritableStream): Promise<void>
       );
     }
     out.write(`${primary.done}\n`);
+    // Last, as it cannot be undone: the secondary's images (its disks' base, hidden, active).
+    const images =
+      secondary === undefined ? [] : (parseDomainXml(secondary.xml).colo?.images ?? []);
+    if (images.length > 0) {
+      try {
+        const missing = await deleteImages(secondaryLv, images);
+        const gone = images.filter((i) => !missing.includes(i));
+        if (gone.length > 0)
+          out.write(
+            `Images of '${secondaryName}' deleted on ${secondaryUri}: ${gone.join(", ")}\n`,
+          );
+        if (missing.length > 0)
+          out.write(
+            `Not in any storage pool on ${secondaryUri}, left alone: ${missing.join(", ")}\n`,
+          );
+      } catch (e) {
+        throw new CliError(
+          `deleting the images of '${secondaryName}' on ${secondaryUri} failed: ${(e as Error).message}; the pair is removed, and ${images.join(", ")} may be left`,
+        );
+      }
+    }
   });
 }
 
@@ -364,6 +444,38 @@ async function domainNamed(lv: Libvirt, name: string): Promise<DomainRef> {
   }
 }
 
+/**
+ * libvirt labels only the files of <disk> elements: once a disk is in <qemu:commandline>, its
+ * image must be QEMU's user's already. This command changes that on its own host only; on
+ * another host it is for the admin to do.
+ */
+async function remoteImagesWarning(
+  lv: Libvirt,
+  uri: string,
+  paths: readonly string[],
+  type: string,
+): Promise<string | undefined> {
+  if (paths.length === 0 || isLocal(uri)) return undefined;
+  const owner = qemuOwner(await lv.capabilities(), type);
+  const who = owner === undefined ? "QEMU's user" : `${owner.uid}:${owner.gid}`;
+  return `libvirt no longer labels the replicated disks' images on ${uri}: make them QEMU's there (chown ${who} ${paths.join(" ")})`;
+}
+
+async function ownPrimaryImages(
+  lv: Libvirt,
+  paths: readonly string[],
+  type: string,
+): Promise<void> {
+  if (paths.length === 0) return;
+  const owner = qemuOwner(await lv.capabilities(), type);
+  if (owner === undefined) throw new CliError("cannot tell which user QEMU runs as on this host");
+  for (const path of paths) await chown(path, owner.uid, owner.gid);
+}
+
+function isLocal(uri: string): boolean {
+  return parsePeerUri(uri).host === undefined;
+}
+
 /** { key: value }, or nothing for an option not given (exactOptionalPropertyTypes). */
 function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [k in K]: V });
@@ -378,12 +490,24 @@ function number(option: string, text: string | undefined): number | undefined {
 function ports(text: string | undefined): PairPorts | undefined {
   if (text === undefined) return undefined;
   const list = text.split(",");
-  if (list.length !== PORT_NAMES.length || list.some((p) => !/^\d+$/.test(p))) {
+  const names = [...PORT_NAMES, "nbd"] as const;
+  if (
+    list.length < PORT_NAMES.length ||
+    list.length > names.length ||
+    list.some((p) => !/^\d+$/.test(p))
+  ) {
     throw new CliError(
-      `--ports takes five port numbers A,B,C,D,M (mirror, compare, compare-in, compare-out, migration), not '${text}'`,
+      `--ports takes five port numbers A,B,C,D,M (mirror, compare, compare-in, compare-out, migration), and a sixth N (NBD) for a domain with disks, not '${text}'`,
     );
   }
-  return Object.fromEntries(PORT_NAMES.map((n, i) => [n, Number(list[i])])) as unknown as PairPorts;
+  return Object.fromEntries(list.map((p, i) => [names[i], Number(p)])) as unknown as PairPorts;
+}
+
+function imageDir(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!text.startsWith("/"))
+    throw new CliError(`--image-dir takes an absolute path, not '${text}'`);
+  return text.length > 1 ? text.replace(/\/+$/, "") : text;
 }
 
 function qemuVersion(text: string | undefined): QemuVersion | undefined {

@@ -148,6 +148,12 @@ export interface Libvirt extends EventEmitter {
    */
   domainBlockInfo(dom: DomainRef, disk: string): Promise<BlockInfo>;
 
+  // The host.
+  /** The host's capabilities XML (virConnectGetCapabilities); xml/capabilities.ts reads it. */
+  capabilities(): Promise<string>;
+  /** The host's free memory in bytes (virNodeGetFreeMemory); through virsh, whole KiB. */
+  freeMemory(): Promise<number>;
+
   // Storage: how COLO block replication gets empty qcow2 images made on a (remote) host.
   /** Rejects with ErrorCode.noStoragePool when there is none of that name. */
   poolLookupByName(name: string): Promise<PoolRef>;

@@ -419,6 +419,20 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     };
   }
 
+  // ---- the host ---------------------------------------------------------------------------
+
+  async capabilities(): Promise<string> {
+    const what = "host capabilities";
+    const r = await this.connection(what).call(procedures.connectGetCapabilities, undefined, what);
+    return r.capabilities;
+  }
+
+  async freeMemory(): Promise<number> {
+    const what = "free memory of the host";
+    const r = await this.connection(what).call(procedures.nodeGetFreeMemory, undefined, what);
+    return Number(r.freeMem);
+  }
+
   // ---- storage ----------------------------------------------------------------------------
 
   async poolLookupByName(name: string): Promise<PoolRef> {

@@ -251,6 +251,22 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     };
   }
 
+  capabilities(): Promise<string> {
+    return this.run(["capabilities"], "host capabilities");
+  }
+
+  async freeMemory(): Promise<number> {
+    const what = "free memory of the host";
+    // Without --all or --cellno, freecell prints virNodeGetFreeMemory's bytes / 1024, rounded
+    // down: "Total: 123 KiB" (the label is translated, so only its shape is matched).
+    const out = await this.run(["freecell"], what);
+    const kib = out.match(/^[^:\n]+:\s*(\d+) KiB\s*$/m)?.[1];
+    if (kib === undefined) {
+      throw new LibvirtError("protocol", `${what}: virsh freecell printed '${out.trim()}'`);
+    }
+    return Number(kib) * 1024;
+  }
+
   // Pools are named by UUID, as domains are; volumes by their pool's name and their own.
 
   async poolLookupByName(name: string): Promise<PoolRef> {

@@ -42,11 +42,11 @@ export interface SecondaryImage {
 export interface DiskPlan {
   /** The replicated disks' targets, in order: disk n is the n-th. */
   targets: string[];
+  /** Their images on the primary's host, in the same order. */
+  sources: string[];
   primaryArgs: string[];
   secondaryArgs: string[];
   images: SecondaryImage[];
-  /** Whether pair create takes the <disk> out of <devices>: every replicated one. */
-  replicated: (disk: Disk) => boolean;
 }
 
 const FORMATS = new Set(["raw", "qcow2"]);
@@ -80,20 +80,19 @@ export function planDisks(
   problems: string[],
   warnings: string[],
 ): DiskPlan {
-  const replicated = (d: Disk) => !isRemovable(d.device);
   const plan: DiskPlan = {
     targets: [],
+    sources: [],
     primaryArgs: [],
     secondaryArgs: [],
     images: [],
-    replicated,
   };
   const refuse = (d: Disk, why: string) =>
     problems.push(
       `disk ${d.target ?? "?"}${d.source ? ` (${d.source})` : ""} cannot be replicated: ${why}`,
     );
   for (const d of disks) {
-    if (!replicated(d)) {
+    if (isRemovable(d.device)) {
       if (d.source !== undefined) {
         warnings.push(
           `the ${d.device} ${d.target ?? ""} (${d.source}) is left as it is: both sides read it, so ${d.source} must be on the secondary's host too`,
@@ -123,7 +122,7 @@ export function planDisks(
         d,
         `bus '${d.bus ?? "?"}': only virtio-blk disks (<target bus='virtio'>) are replicated so far`,
       );
-    if (d.pci === undefined)
+    if (d.bus === "virtio" && d.pci === undefined)
       refuse(
         d,
         "it has no PCI address: define the domain first (libvirt gives it one), so both sides put it at the same one",
@@ -147,6 +146,7 @@ export function planDisks(
       ].join(","),
     ];
     plan.targets.push(target);
+    plan.sources.push(d.source);
     plan.primaryArgs.push(
       "-drive",
       `${quorum},children.0.driver=${d.format ?? "raw"},children.0.file.filename=${value(d.source)}`,

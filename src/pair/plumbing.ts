@@ -107,6 +107,10 @@ export interface PairPlan {
   ports: PairPorts;
   /** The images to make on the secondary's host before it starts, empty. */
   images: SecondaryImage[];
+  /** Where they go on that host. */
+  imageDir: string;
+  /** The replicated disks' images on the primary's host, which QEMU opens itself now. */
+  primaryImages: string[];
   /** Things to know that do not stop the pair from being defined. */
   warnings: string[];
 }
@@ -156,10 +160,11 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
 
   const primaryName = choices.primaryName ?? plain.name;
   const secondaryName = choices.secondaryName ?? `${plain.name}-secondary`;
+  const imageDir = choices.imageDir ?? DEFAULT_IMAGE_DIR;
   const disks = planDisks(
     plain.disks,
     {
-      imageDir: choices.imageDir ?? DEFAULT_IMAGE_DIR,
+      imageDir,
       secondaryName,
       q35: plain.machine?.includes("q35") === true,
     },
@@ -335,6 +340,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     secondary: { name: secondaryName, xml: secondary },
     ports,
     images: disks.images,
+    imageDir,
+    primaryImages: disks.sources,
     warnings,
   };
 }

@@ -15,7 +15,7 @@ import type {
 } from "../../src/libvirt/api.js";
 import { formatMetadata, type HybridMetadata } from "../../src/libvirt/xml/metadata.js";
 
-/** Storage and block info are not below the agent: a test that gets here is testing the wrong thing. */
+/** Storage, block info and the host are not below the agent: a test that gets here is testing the wrong thing. */
 async function notInFake(call: string): Promise<never> {
   throw new Error(`${call}: not in the fake`);
 }
@@ -96,6 +96,12 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
 
   domainBlockInfo(): Promise<BlockInfo> {
     return notInFake("domainBlockInfo");
+  }
+  capabilities(): Promise<string> {
+    return notInFake("capabilities");
+  }
+  freeMemory(): Promise<number> {
+    return notInFake("freeMemory");
   }
   poolLookupByName(): Promise<PoolRef> {
     return notInFake("poolLookupByName");

@@ -143,6 +143,8 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
       role: "secondary",
       objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
       incoming: "tcp:127.0.0.1:9004",
+      disks: 0,
+      images: [],
     });
     expect(await dumpxml(name)).toContain(
       "<qemu:arg value='socket,id=compare1,host=127.0.0.1,port=9001,server=on,wait=on'/>",
@@ -157,11 +159,11 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     });
   });
 
-  it("refuses a domain with a disk, saying why, and changes nothing", async () => {
+  it("refuses a disk it cannot replicate, saying why, and changes nothing", async () => {
     const disk = `
     <disk type='file' device='disk'>
-      <source file='/var/lib/libvirt/images/none.qcow2'/>
-      <target dev='vda' bus='virtio'/>
+      <source file='/var/lib/libvirt/images/none.img'/>
+      <target dev='sda' bus='sata'/>
     </disk>`;
     const name = await definePlain(disk);
     const before = await dumpxml(name, "--inactive");
@@ -170,9 +172,8 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(
       `error: cannot make a COLO pair of '${name}':\n` +
-        "  - disks are not yet supported: COLO needs block replication (quorum + replication + NBD); " +
-        "protect a diskless domain or boot from kernel/initrd " +
-        "(found: disk vda (/var/lib/libvirt/images/none.qcow2))\n",
+        "  - disk sda (/var/lib/libvirt/images/none.img) cannot be replicated: bus 'sata': only " +
+        "virtio-blk disks (<target bus='virtio'>) are replicated so far\n",
     );
     expect(await dumpxml(name, "--inactive")).toBe(before);
     expect(await names()).toEqual([name]);

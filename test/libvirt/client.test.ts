@@ -2,7 +2,7 @@
 // contract for the RPC client and the virsh transport, then what only the client does
 // (concurrency, reconnect, SSH, TLS).
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { ErrorCode, LibvirtError, QmpError } from "../../src/libvirt/errors.js";
 import { connectPeer } from "../../src/libvirt/peer.js";
 import { decodeFrame, FrameDecoder } from "../../src/libvirt/rpc/message.js";
 import { KEEPALIVE, KeepaliveProc, procedures, QEMU } from "../../src/libvirt/rpc/protocol.js";
+import { qemuOwner } from "../../src/libvirt/xml/capabilities.js";
 import { parseDomainXml } from "../../src/libvirt/xml/domain.js";
 import {
   formatMetadata,
@@ -179,6 +180,18 @@ describe.each([
     await lv.setMetadata(dom, METADATA_NS, METADATA_KEY, undefined, Affect.live | Affect.config);
     expect(await lv.getMetadata(dom, METADATA_NS, Affect.live)).toBeUndefined();
     expect(await lv.getMetadata(dom, foreign, Affect.live)).toMatch(/keep="7"/);
+  });
+
+  it("reads the host's capabilities (QEMU's user and group) and its free memory", async () => {
+    // Debian's libvirt runs QEMU as user libvirt-qemu and group libvirt-qemu (qemu.conf's
+    // defaults), not the user's primary group kvm.
+    const uid = Number((await run("id", ["-u", "libvirt-qemu"])).stdout.trim());
+    const gid = Number((await run("getent", ["group", "libvirt-qemu"])).stdout.split(":")[2]);
+    expect(qemuOwner(await lv.capabilities(), "qemu")).toEqual({ uid, gid });
+    const total = readFileSync("/proc/meminfo", "utf8").match(/^MemTotal:\s+(\d+) kB$/m)?.[1];
+    const free = await lv.freeMemory();
+    expect(free).toBeGreaterThan(0);
+    expect(free).toBeLessThanOrEqual(Number(total) * 1024);
   });
 
   it("makes an empty qcow2 volume in a dir pool it defines, builds and starts, then deletes it", async () => {

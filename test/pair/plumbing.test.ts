@@ -150,6 +150,7 @@ describe("planPair: the recipe", () => {
       objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
       incoming: "tcp:127.0.0.1:9998",
       disks: 0,
+      images: [],
     });
     expect(secondary.metadata).toEqual({
       ok: true,
@@ -908,7 +909,7 @@ describe("planPair: refusals", () => {
     }
     expect(error).toBeInstanceOf(PairError);
     const e = error as PairError;
-    expect(e.problems).toHaveLength(11);
+    expect(e.problems).toHaveLength(10);
     expect(e.message.split("\n")[0]).toBe("cannot make a COLO pair of 'p':");
     expect(e.message.split("\n").slice(1)).toEqual(e.problems.map((p) => `  - ${p}`));
   });

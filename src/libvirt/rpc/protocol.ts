@@ -107,6 +107,15 @@ export const procedures = {
     xdr.struct({ feature: xdr.int }),
     xdr.struct({ supported: xdr.int }),
   ),
+  connectGetCapabilities: procedure(
+    REMOTE,
+    7,
+    xdr.void,
+    xdr.struct({ capabilities: nonnullString }),
+    // libvirt probes QEMU binaries that changed since it last looked.
+    true,
+  ),
+  nodeGetFreeMemory: procedure(REMOTE, 102, xdr.void, xdr.struct({ freeMem: xdr.uhyper })),
   authList: procedure(REMOTE, 66, xdr.void, xdr.struct({ types: xdr.array(xdr.int, 20) })),
   authPolkit: procedure(REMOTE, 70, xdr.void, xdr.struct({ complete: xdr.int })),
   domainLookupByName: procedure(REMOTE, 23, xdr.struct({ name: nonnullString }), xdr.struct(dom)),

@@ -14,6 +14,8 @@ export interface ColoPlumbing {
   incoming?: string;
   /** How many replicated disks: quorum drives colo-disk0, colo-disk1, ... (pair/disks.ts). */
   disks: number;
+  /** The files the plumbing's drives open (ids colo-...): on a secondary, its own images. */
+  images: string[];
 }
 
 export interface DomainInfo {
@@ -453,6 +455,7 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   const types = new Set<string>();
   let incoming: string | undefined;
   let disks = 0;
+  const images: string[] = [];
   for (let i = 0; i + 1 < args.length; i++) {
     // QEMU takes both -option and --option.
     const option = args[i]?.replace(/^--/, "-");
@@ -470,6 +473,11 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
     } else if (option === "-drive") {
       const drive = keyval(value);
       if (drive.driver === "quorum" && /^colo-disk\d+$/.test(drive.id ?? "")) disks++;
+      if (drive.id?.startsWith("colo-")) {
+        images.push(
+          ...Object.entries(drive).flatMap(([k, v]) => (/(^|\.)filename$/.test(k) ? [v] : [])),
+        );
+      }
       i++;
     }
   }
@@ -477,7 +485,9 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   if (types.has("colo-compare")) role = "primary";
   else if (types.has("filter-rewriter") || incoming !== undefined) role = "secondary";
   else return undefined;
-  return incoming === undefined ? { role, objects, disks } : { role, objects, incoming, disks };
+  return incoming === undefined
+    ? { role, objects, disks, images }
+    : { role, objects, incoming, disks, images };
 }
 
 /** The type and id of an -object value: keyval ("type,id=x,k=v") or JSON ({"qom-type":...}). */

@@ -58,6 +58,7 @@ describe("parseDomainXml", () => {
         "colo-compare,id=comp0",
       ],
       disks: 0,
+      images: [],
     });
     expect(info.metadata).toMatchObject({
       ok: true,
@@ -72,6 +73,7 @@ describe("parseDomainXml", () => {
       objects: ["filter-redirector,id=f1", "filter-redirector,id=f2", "filter-rewriter,id=rew0"],
       incoming: "tcp:127.0.0.1:9998",
       disks: 0,
+      images: [],
     });
     expect(info.metadata).toMatchObject({ ok: true, value: { role: "secondary", protect: true } });
   });
@@ -122,7 +124,7 @@ describe("parseDomainXml", () => {
 
   it("matches the qemu namespace by URI, whatever the prefix and wherever declared", () => {
     const objects = args("-object", "colo-compare,id=comp0");
-    const primary = { role: "primary", objects: ["colo-compare,id=comp0"], disks: 0 };
+    const primary = { role: "primary", objects: ["colo-compare,id=comp0"], disks: 0, images: [] };
     const renamed = PRIMARY.replaceAll("qemu:", "q:").replace("xmlns:qemu=", "xmlns:q=");
     expect(renamed).toContain("<q:commandline>");
     expect(parseDomainXml(renamed).colo?.role).toBe("primary");
@@ -157,10 +159,11 @@ describe("parseDomainXml", () => {
       objects: ["filter-rewriter,id=rew0", "filter-redirector,id=f1", "iothread,id=a,b"],
       incoming: "defer",
       disks: 0,
+      images: [],
     });
   });
 
-  it("counts the replicated disks: the quorum drives colo-disk0, colo-disk1, ...", () => {
+  it("counts the replicated disks (quorums colo-diskN) and lists the files colo- drives open", () => {
     const line = args(
       "-object",
       "colo-compare,id=comp0",
@@ -169,13 +172,15 @@ describe("parseDomainXml", () => {
       "-drive",
       "if=none,driver=quorum,id=colo-disk1",
       "-drive",
-      "if=none,id=colo-parent0,driver=qcow2",
+      "if=none,id=colo-parent0,driver=qcow2,file.filename=/img/b,,1.qcow2",
       "-drive",
-      "if=none,id=mine,driver=quorum",
+      "if=none,id=colo-childs0,file.file.filename=/img/a.qcow2,file.backing.file.filename=/img/h.qcow2",
+      "-drive",
+      "if=none,id=mine,driver=quorum,file.filename=/img/mine.qcow2",
     );
     expect(
-      parseDomainXml(domain(`<qemu:commandline>${line}</qemu:commandline>`, QEMU_DECL)).colo?.disks,
-    ).toBe(2);
+      parseDomainXml(domain(`<qemu:commandline>${line}</qemu:commandline>`, QEMU_DECL)).colo,
+    ).toMatchObject({ disks: 2, images: ["/img/b,1.qcow2", "/img/a.qcow2", "/img/h.qcow2"] });
   });
 
   it("sees no COLO in unrelated extra arguments, nor in an -object that names no type", () => {
