@@ -18,6 +18,7 @@
 // anchor's, per side killed, and their ratios.
 // Usage: npx tsx bench/disk-failover.ts [--rounds N]   (default 5; needs root, makes its own pairs)
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Libvirt } from "../src/libvirt/api.js";
 import { primaryFailover, runFailover, secondaryFailover } from "../src/pair/failover.js";
@@ -25,6 +26,7 @@ import type { PairSide } from "../src/pair/protect.js";
 import { bridgedNic, GUEST_ADDRESS, labBridge } from "../test/lab/bridge.js";
 import { startDiskPair } from "../test/lab/disk-pair.js";
 import { FIXED_BODY } from "../test/lab/guest.js";
+import { consoleLogPath } from "../test/lab/guest-domain.js";
 import { startSides } from "../test/lab/pair.js";
 import { virsh } from "../test/support/services.js";
 import { waitUntil } from "../test/support/wait.js";
@@ -107,12 +109,26 @@ async function drill(
     killed === "primary" ? secondaryFailover(disks) : primaryFailover(disks),
   );
   const after = () => w.answers.find((a) => a.sent >= at);
-  await waitUntil(
-    "a request sent after the kill answered",
-    async () => after() !== undefined,
-    60_000,
-    50,
-  );
+  try {
+    await waitUntil(
+      "a request sent after the kill answered",
+      async () => after() !== undefined,
+      60_000,
+      50,
+    );
+  } catch (e) {
+    // What the survivor says of itself, and the end of its console, for the failure's report.
+    const q = (cmd: string) =>
+      pair.lv.qmp(survivor.dom, cmd).then(JSON.stringify, (x) => String(x));
+    console.log(
+      `no service after the ${killed}'s kill: status ${await q("query-status")}, colo ${await q("query-colo-status")}, migrate ${await q("query-migrate")}`,
+    );
+    console.log(
+      readFileSync(consoleLogPath(survivor.dom.name), "utf8").split("\n").slice(-15).join("\n"),
+    );
+    await w.stop();
+    throw e;
+  }
   await new Promise((r) => setTimeout(r, AFTER_MS));
   await w.stop();
   const first = after() as { at: number };

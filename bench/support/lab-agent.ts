@@ -13,7 +13,7 @@ import { bundleNode } from "../../scripts/bundle.js";
 import type { ParamPatch } from "../../src/colo/params.js";
 import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { installPolicy } from "../../test/dbus/host.js";
-import { type LabPair, startPair } from "../../test/lab/pair.js";
+import { type LabPair, type LabSides, startPair } from "../../test/lab/pair.js";
 import { waitUntil } from "../../test/support/wait.js";
 
 const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
@@ -84,7 +84,7 @@ let agentBundle: Promise<string> | undefined;
 
 /** Runs the pair's primary agent, `colo-hybrid agent --uuid UUID`, until it follows the secondary. */
 export async function startAgent(
-  pair: LabPair,
+  pair: Pick<LabSides, "primary">,
   nodeArgs: readonly string[] = AGENT_NODE_OPTIONS,
 ): Promise<RunningAgent> {
   agentBundle ??= bundle("src/cli/main.ts", "colo-hybrid.mjs");

@@ -103,6 +103,7 @@ export class Agent extends EventEmitter implements AgentControl {
       domain: dom.name,
       uuid: dom.uuid,
       meta,
+      disks,
       ...(opts.peerRetryMs !== undefined && { peerRetryMs: opts.peerRetryMs }),
     });
   }

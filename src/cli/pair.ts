@@ -9,8 +9,8 @@ import { deleteImages, type ImagesToMake, imagesToMake, poolName } from "../libv
 import { connectPeer, replicationHost } from "../libvirt/peer.js";
 import { parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
 import { qemuOwner } from "../libvirt/xml/capabilities.js";
-import { parseDomainXml } from "../libvirt/xml/domain.js";
-import { XmlError } from "../libvirt/xml/tree.js";
+import { parseDomainXml, readDomainConfig } from "../libvirt/xml/domain.js";
+import { parseXml, XmlError } from "../libvirt/xml/tree.js";
 import { DEFAULT_IMAGE_DIR } from "../pair/disks.js";
 import {
   DEFAULT_ADDRESS,
@@ -23,6 +23,7 @@ import {
   PORT_NAMES,
   planPair,
   type QemuVersion,
+  secondaryMemoryProblem,
 } from "../pair/plumbing.js";
 import { planUnpair, secondaryProblem, UnpairError, type UnpairPlan } from "../pair/unpair.js";
 import { CliError } from "./errors.js";
@@ -177,6 +178,12 @@ async function create(
       if ((await lookup(secondaryLv, plan.secondary.name)) !== undefined) {
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
       }
+      const memory = secondaryMemoryProblem(
+        readDomainConfig(parseXml(xml)).memoryBytes,
+        await secondaryLv.freeMemory(),
+        secondaryUri,
+      );
+      if (memory !== undefined) problems.push(memory);
       if (plan.images.length > 0) {
         images = await imagesToMake(
           {

@@ -23,6 +23,7 @@ import { PRIMARY_CHARDEVS } from "./ids.js";
 import { livenessOf } from "./liveness.js";
 import { NATIVE_HYBRID_PARAMS, type PrimaryState } from "./pair-state.js";
 import type { Answer, Input, Output, Request, StateRead, TimerName, Work } from "./protocol.js";
+import { ReplicaWatch, STALL_WRITES, writesByDisk } from "./replica.js";
 
 /** What each command in flight is for: its outcome is read by this. */
 type Purpose =
@@ -37,10 +38,20 @@ type Purpose =
   | { for: "yank" }
   | { for: "failover" }
   | { for: "store-params"; meta: HybridMetadata; patch: ParamPatch; request: number }
-  | { for: "connect-peer" };
+  | { for: "connect-peer" }
+  | { for: "replica"; side: "own" | "peer" };
 
 /** What an error is about: it is cleared when its cause is (LastError says only what holds). */
-type Cause = "libvirt" | "peer" | "state" | "period" | "hold" | "replication" | "hung" | "failover";
+type Cause =
+  | "libvirt"
+  | "peer"
+  | "state"
+  | "period"
+  | "hold"
+  | "replication"
+  | "hung"
+  | "failover"
+  | "replica";
 
 /** After this many reads disturbed by events, say so and read again after a pause. */
 const QUIET_READS = 5;
@@ -48,6 +59,8 @@ const DERIVE_RETRY_MS = 100;
 const PEER_RETRY_MS = 5000;
 /** A replication start that failed is tried again this much later, not at once. */
 const REPLICATION_RETRY_MS = 10_000;
+/** How often the replicated disks' writes are compared (replica.ts). */
+export const REPLICA_CHECK_MS = 10_000;
 
 // What ties the primary to the secondary: the migration stream, and the two chardevs to it.
 const YANK_SECONDARY_LINKS = {
@@ -63,6 +76,8 @@ export interface ControllerConfig {
   uuid: string;
   meta: HybridMetadata;
   peerRetryMs?: number;
+  /** Replicated disks in the pair's plumbing (pair/disks.ts): their replicas are watched. */
+  disks?: number;
 }
 
 export class PairController {
@@ -111,6 +126,10 @@ export class PairController {
   /** A stop landed after passive mode ended: the secondary may be idle until a checkpoint. */
   private strayStop = false;
   private closed = false;
+
+  private readonly replica = new ReplicaWatch();
+  /** The two sides' write counts of the look under way. */
+  private replicaLook: { own?: Map<string, number>; peer?: Map<string, number> } | undefined;
 
   private readonly errors = new Map<Cause, string>();
   private lastError = "";
@@ -378,6 +397,8 @@ export class PairController {
         return;
       case "hold-secondary":
         this.held = true;
+        // Held, the secondary writes nothing: no sign of a stalled replica.
+        this.replica.reset();
         return;
       case "release-secondary":
         // The secondary runs again at the next checkpoint, which the new period brings at once.
@@ -510,6 +531,38 @@ export class PairController {
     if (!this.watching()) return;
     this.timer("peer-timeout", livenessOf(this.params).peerTimeoutMs);
     this.beat();
+    if ((this.config.disks ?? 0) > 0) this.timer("replica-check", REPLICA_CHECK_MS);
+  }
+
+  /** Asks both sides for their disks' write counts (replica.ts). */
+  private lookAtReplicas(): void {
+    this.timer("replica-check", REPLICA_CHECK_MS);
+    if (this.held) {
+      this.replica.reset();
+      return;
+    }
+    if (this.replicaLook !== undefined) return;
+    this.replicaLook = {};
+    for (const side of ["own", "peer"] as const)
+      this.issue({ kind: "qmp", side, command: "query-blockstats" }, { for: "replica", side });
+  }
+
+  private replicaCounts(side: "own" | "peer", stats: unknown): void {
+    const look = this.replicaLook;
+    if (look === undefined) return;
+    look[side] = writesByDisk(stats, this.config.disks ?? 0);
+    if (look.own === undefined || look.peer === undefined) return;
+    this.replicaLook = undefined;
+    if (this.held || !this.watching()) return;
+    const { stalled, recovered } = this.replica.observe(look.own, look.peer);
+    for (const disk of stalled) {
+      this.fail(
+        "replica",
+        `the secondary's disk ${disk} completed no write in ${REPLICA_CHECK_MS / 1000} s while the primary's completed ${STALL_WRITES} or more: its replica is stalled, and a failover to it could hang its disk`,
+      );
+    }
+    for (const disk of recovered) this.log("info", `the secondary's disk ${disk} writes again`);
+    if (recovered.length > 0 && !this.replica.anyStalled) this.clear("replica");
   }
 
   private beat(): void {
@@ -540,7 +593,10 @@ export class PairController {
     this.untimer("heartbeat");
     this.untimer("peer-timeout");
     this.untimer("checkpoint");
+    this.untimer("replica-check");
     this.checkpointOpen = false;
+    this.replica.reset();
+    this.replicaLook = undefined;
   }
 
   /** The secondary (or the link to it) stopped answering in COLO. */
@@ -679,6 +735,9 @@ export class PairController {
       case "store-params":
         this.paramsStored(p.meta, p.patch, p.request);
         return;
+      case "replica":
+        this.replicaCounts(p.side, result);
+        return;
       case "connect-peer":
         this.peer = "reached";
         this.qemu.secondary = String(result ?? "");
@@ -747,6 +806,10 @@ export class PairController {
         this.storing = false;
         this.nextParams();
         return;
+      case "replica":
+        // A side that cannot answer is the heartbeat's to judge; this look is over.
+        this.replicaLook = undefined;
+        return;
       case "connect-peer":
         this.peer = "none";
         this.fail("peer", `cannot reach the secondary '${this.meta.peer.domain}': ${error}`);
@@ -787,6 +850,9 @@ export class PairController {
       case "replication-retry":
         this.replicationBackoff = false;
         this.derive();
+        return;
+      case "replica-check":
+        if (this.watching()) this.lookAtReplicas();
         return;
     }
   }

@@ -566,6 +566,23 @@ function hostOf(uri: string, side: string, problems: string[]): string | undefin
   }
 }
 
+/**
+ * Why the secondary's host cannot take the secondary, or undefined: a COLO secondary holds its
+ * guest's memory twice, the running copy and the cache each checkpoint is loaded into.
+ */
+export function secondaryMemoryProblem(
+  guestBytes: number | undefined,
+  freeBytes: number,
+  host: string,
+): string | undefined {
+  if (guestBytes === undefined || freeBytes >= 2 * guestBytes) return undefined;
+  const mib = (b: number) => Math.floor(b / 2 ** 20);
+  return (
+    `${host} has ${mib(freeBytes)} MiB of memory free, and a COLO secondary of this ` +
+    `${mib(guestBytes)} MiB guest needs about ${mib(2 * guestBytes)} MiB (its memory, and the copy each checkpoint is loaded into)`
+  );
+}
+
 function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || address === "localhost";
 }

@@ -23,7 +23,9 @@ export type TimerName =
   /** Read QEMU's state again after events kept disturbing the reads. */
   | "derive-retry"
   /** Try starting replication again, after it failed. */
-  | "replication-retry";
+  | "replication-retry"
+  /** Compare both sides' disk writes (primary role, in COLO, with replicated disks). */
+  | "replica-check";
 
 /** A request of the agent's surfaces (D-Bus), answered by an `answer` output of the same id. */
 export type Request =

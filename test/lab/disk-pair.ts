@@ -13,11 +13,10 @@ import { type PairSide, protect } from "../../src/pair/protect.js";
 import { qemuInfo } from "../../src/pair/qemu-info.js";
 import { run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
-import { isAlive } from "../support/processes.js";
 import { startLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
 import { buildGuest, recordText } from "./guest.js";
 import { guestDomainXml } from "./guest-domain.js";
-import { distinctFreePorts } from "./pair.js";
+import { distinctFreePorts, removeLabDomains } from "./pair.js";
 import { applyTcgWorkaround } from "./tcg-workaround.js";
 
 export const DISK_BYTES = 64 * 2 ** 20;
@@ -31,6 +30,19 @@ export interface DiskPair {
   /** recordsOn for a shut-off side's image. */
   recordsOn(image: string): Promise<{ records: number; pattern: boolean }>;
   teardown(): Promise<void>;
+}
+
+/** The lab guest's domain XML with a qcow2 image as its virtio-blk disk vda. */
+export function withDisk(domainXml: string, image: string): string {
+  return domainXml.replace(
+    "<devices>",
+    `<devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${image}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>`,
+  );
 }
 
 /**
@@ -74,20 +86,15 @@ export async function startDiskPair(opts: {
   await writePattern(disk);
   await run("chown", ["libvirt-qemu:kvm", disk]);
   const guest = await buildGuest();
-  const plainXml = guestDomainXml({ name, ...guest, ...(opts.nic && { nic: opts.nic }) }).replace(
-    "<devices>",
-    `<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>`,
+  const plainXml = withDisk(
+    guestDomainXml({ name, ...guest, ...(opts.nic && { nic: opts.nic }) }),
+    disk,
   );
   const lv = await LibvirtClient.connect("qemu:///system");
   const made: string[] = [];
   let gdbPid: number | undefined;
   const teardown = async () => {
-    for (const n of made) {
-      await virsh(["destroy", n]).catch(() => undefined);
-      await virsh(["undefine", n]).catch(() => undefined);
-    }
-    // gdb leaves with its QEMU; a gdb that did not is ended by its PID.
-    if (gdbPid !== undefined && isAlive(gdbPid)) process.kill(gdbPid, "SIGKILL");
+    await removeLabDomains(made, gdbPid);
     await virsh(["pool-destroy", pool]).catch(() => undefined);
     await virsh(["pool-undefine", pool]).catch(() => undefined);
     await lv.close();

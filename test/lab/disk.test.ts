@@ -19,7 +19,7 @@ import { BUILD_DIR } from "../support/paths.js";
 import { startLibvirtd, TEST_DOMAIN_PREFIX, virsh } from "../support/services.js";
 import { waitUntil } from "../support/wait.js";
 import { bridgedNic, GUEST_ADDRESS, type LabBridge, labBridge } from "./bridge.js";
-import { recordsOn, writePattern } from "./disk-pair.js";
+import { recordsOn, withDisk, writePattern } from "./disk-pair.js";
 import { buildGuest, FIXED_BODY } from "./guest.js";
 import { guestDomainXml } from "./guest-domain.js";
 import { distinctFreePorts } from "./pair.js";
@@ -56,14 +56,9 @@ describe("a guest with a disk and a bridged NIC, made a pair and protected by th
     // Something the guest never wrote, which the copy to the secondary must carry.
     await writePattern(disk);
     const guest = await buildGuest();
-    const xml = guestDomainXml({ name, ...guest, nic: bridgedNic(net.bridge, MAC) }).replace(
-      "<devices>",
-      `<devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>`,
+    const xml = withDisk(
+      guestDomainXml({ name, ...guest, nic: bridgedNic(net.bridge, MAC) }),
+      disk,
     );
     const lv = await LibvirtClient.connect("qemu:///system");
     try {

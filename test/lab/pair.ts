@@ -61,6 +61,19 @@ export async function httpAnswers(port: number): Promise<boolean> {
   return r.ok;
 }
 
+/** Destroys and undefines the domains (those still there), and ends the TCG workaround's gdb. */
+export async function removeLabDomains(
+  names: readonly string[],
+  gdbPid: number | undefined,
+): Promise<void> {
+  for (const n of names) {
+    await virsh(["destroy", n]).catch(() => undefined);
+    await virsh(["undefine", n]).catch(() => undefined);
+  }
+  // gdb leaves with its QEMU; a gdb that did not is ended by its PID.
+  if (gdbPid !== undefined && isAlive(gdbPid)) process.kill(gdbPid, "SIGKILL");
+}
+
 export async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < n) ports.add(await freePort());
@@ -111,12 +124,7 @@ export async function startSides(
   const made: string[] = [];
   let gdbPid: number | undefined;
   const teardown = async () => {
-    for (const n of made) {
-      await virsh(["destroy", n]).catch(() => undefined);
-      await virsh(["undefine", n]).catch(() => undefined);
-    }
-    // gdb leaves with its QEMU; a gdb that did not is ended by its PID.
-    if (gdbPid !== undefined && isAlive(gdbPid)) process.kill(gdbPid, "SIGKILL");
+    await removeLabDomains(made, gdbPid);
     await lv.close();
   };
   try {

@@ -61,11 +61,13 @@ export class Drive {
   readonly answers = new Map<number, Answer>();
   private nextRequest = 1;
 
-  constructor(meta: HybridMetadata) {
+  /** `disks`: replicated disks in the pair's plumbing. */
+  constructor(meta: HybridMetadata, disks = 0) {
     this.c = new PairController({
       domain: meta.role === "primary" ? "web1" : "web1-secondary",
       uuid: "u",
       meta,
+      disks,
     });
   }
 
@@ -156,8 +158,9 @@ export class Drive {
     state: PrimaryState,
     meta: HybridMetadata,
     before: (d: Drive) => void = () => undefined,
+    disks = 0,
   ): Drive {
-    const d = new Drive(meta);
+    const d = new Drive(meta, disks);
     d.feed({ type: "start", qemu: "7.2.22" });
     d.done(
       d.one((w) => w.kind === "read-state"),

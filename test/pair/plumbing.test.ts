@@ -11,6 +11,7 @@ import {
   type PairPorts,
   PORT_NAMES,
   planPair,
+  secondaryMemoryProblem,
 } from "../../src/pair/plumbing.js";
 
 const fixture = (name: string) =>
@@ -443,6 +444,27 @@ describe("planPair: disks (block replication)", () => {
       "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><memory>",
     );
     expect(args(planPair(q35, LOCAL).primary.xml)[3]).toContain(",bus=pcie.0,addr=0x7,");
+  });
+});
+
+describe("secondaryMemoryProblem", () => {
+  it("wants about twice the guest's memory free on the secondary's host", () => {
+    const MiB = 2 ** 20;
+    expect(secondaryMemoryProblem(256 * MiB, 512 * MiB, "host2")).toBeUndefined();
+    expect(secondaryMemoryProblem(undefined, 0, "host2")).toBeUndefined();
+    expect(secondaryMemoryProblem(256 * MiB, 511 * MiB, "qemu+ssh://host2/system")).toBe(
+      "qemu+ssh://host2/system has 511 MiB of memory free, and a COLO secondary of this 256 MiB guest needs about 512 MiB (its memory, and the copy each checkpoint is loaded into)",
+    );
+  });
+
+  it("reads the guest's memory in libvirt's units", () => {
+    expect(config(plain(USER_NIC)).memoryBytes).toBe(65536 * 1024);
+    expect(
+      config(plain(USER_NIC).replace("<memory>65536", "<memory unit='GiB'>2")).memoryBytes,
+    ).toBe(2 * 2 ** 30);
+    expect(
+      config(plain(USER_NIC).replace("<memory>65536", "<memory unit='MB'>500")).memoryBytes,
+    ).toBe(5e8);
   });
 });
 

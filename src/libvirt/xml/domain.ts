@@ -211,6 +211,8 @@ export interface DomainConfig {
   type: string;
   /** <os><type machine=...>: "pc-i440fx-7.2", "pc-q35-7.2". */
   machine: string | undefined;
+  /** <memory>, in bytes; undefined when absent or not a size libvirt reads. */
+  memoryBytes: number | undefined;
   nics: Nic[];
   disks: Disk[];
   hostdevs: HostDevice[];
@@ -261,6 +263,7 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
     uuid: child(root, "uuid")?.text.trim(),
     type,
     machine: optional(child(root, "os"), (os) => childAttr(os, "type", "machine")),
+    memoryBytes: optional(child(root, "memory"), (m) => scaledBytes(m.text, attrValue(m, "unit"))),
     nics: all("interface").map((i) => ({
       type: attrValue(i, "type") ?? "",
       alias: childAttr(i, "alias", "name"),
@@ -379,6 +382,30 @@ function childAttr(el: XmlElement, name: string, attr: string): string | undefin
 }
 
 /** Which host device a <hostdev> passes, as the host names it. */
+/** libvirt's size units (formatdomain "Memory Allocation"); KiB when none is given. */
+const UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  bytes: 1,
+  kb: 1e3,
+  k: 2 ** 10,
+  kib: 2 ** 10,
+  mb: 1e6,
+  m: 2 ** 20,
+  mib: 2 ** 20,
+  gb: 1e9,
+  g: 2 ** 30,
+  gib: 2 ** 30,
+  tb: 1e12,
+  t: 2 ** 40,
+  tib: 2 ** 40,
+};
+
+function scaledBytes(text: string, unit = "KiB"): number | undefined {
+  const scale = UNITS[unit.toLowerCase()];
+  const n = text.trim();
+  return scale !== undefined && /^\d+$/.test(n) ? Number(n) * scale : undefined;
+}
+
 /** A <disk> element's <target dev=...>, the disk's name in the domain. */
 export function diskTarget(disk: XmlElement): string | undefined {
   return childAttr(disk, "target", "dev");
