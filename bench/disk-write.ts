@@ -176,7 +176,7 @@ try {
   await net.close();
 }
 console.log(
-  `checkpoint pause with no load, median: ${pauseDisk} ms with the disk, ${pauseDiskless} ms without`,
+  `checkpoint pause with no load, median: ${pauseDisk.toFixed(1)} ms with the disk, ${pauseDiskless.toFixed(1)} ms without`,
 );
 console.log(
   `writes/s as ratios to unprotected (${unprotected.perSecond.toFixed(2)}/s): COLO ${(colo.perSecond / unprotected.perSecond).toFixed(2)}, ` +

@@ -144,8 +144,8 @@ export class Drive {
   }
 
   /** A primary's agent that found its pair in COLO and reached the secondary. */
-  static primaryInColo(params: Partial<Params> = {}): Drive {
-    const d = Drive.primaryFound(IN_COLO, metadata("primary", params));
+  static primaryInColo(params: Partial<Params> = {}, disks = 0): Drive {
+    const d = Drive.primaryFound(IN_COLO, metadata("primary", params), undefined, disks);
     d.settle();
     return d;
   }
