@@ -71,6 +71,8 @@ export async function startDiskPair(opts: {
   nic?: string;
   period: number;
   log?: (line: string) => void;
+  /** Who starts replication: protect here (default), or the primary's agent (<protect>true</protect>). */
+  replication?: "here" | "agent";
 }): Promise<DiskPair> {
   const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
   await startLibvirtd();
@@ -128,18 +130,27 @@ export async function startDiskPair(opts: {
     await images.make();
     await lv.defineXml(plan.secondary.xml);
     made.push(plan.secondary.name);
-    await lv.defineXml(plan.primary.xml);
+    await lv.defineXml(
+      opts.replication === "agent"
+        ? plan.primary.xml.replace(
+            "<colo:protect>false</colo:protect>",
+            "<colo:protect>true</colo:protect>",
+          )
+        : plan.primary.xml,
+    );
     await virsh(["start", plan.secondary.name, "--paused"]);
     await virsh(["start", plan.primary.name, "--paused"]);
     const primary: PairSide = { lv, dom: await lv.lookupByName(plan.primary.name) };
     const secondary: PairSide = { lv, dom: await lv.lookupByName(plan.secondary.name) };
     gdbPid = (await applyTcgWorkaround(name, await qemuInfo(lv, primary.dom), log))?.gdbPid;
-    const result = await protect(primary, secondary, {
-      period: opts.period,
-      migrationUri: `tcp:127.0.0.1:${migration}`,
-      disks: { count: 1, host: "127.0.0.1", port: nbd as number },
-    });
-    log(`COLO with a disk after ${result.elapsedMs} ms: ${name}`);
+    if (opts.replication !== "agent") {
+      const result = await protect(primary, secondary, {
+        period: opts.period,
+        migrationUri: `tcp:127.0.0.1:${migration}`,
+        disks: { count: 1, host: "127.0.0.1", port: nbd as number },
+      });
+      log(`COLO with a disk after ${result.elapsedMs} ms: ${name}`);
+    }
     const base = plan.images.find((i) => i.path.endsWith("-base.qcow2"))?.path as string;
     return {
       lv,
