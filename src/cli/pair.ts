@@ -156,6 +156,7 @@ async function create(
     const dom = await domainNamed(lv, name);
     const xml = await lv.domainXml(dom, XML_SECURE_INACTIVE);
     const { state } = await lv.domainState(dom);
+    const plain = readDomainConfig(parseXml(xml));
 
     const problems: string[] = [];
     if (state !== "shutoff") {
@@ -179,7 +180,7 @@ async function create(
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
       }
       const memory = secondaryMemoryProblem(
-        readDomainConfig(parseXml(xml)).memoryBytes,
+        plain.memoryBytes,
         await secondaryLv.freeMemory(),
         secondaryUri,
       );
@@ -192,15 +193,10 @@ async function create(
           },
           plan.images,
           { name: poolName(plan.imageDir, DEFAULT_IMAGE_DIR), dir: plan.imageDir },
-          parseDomainXml(xml).type,
+          plain.type,
         );
         problems.push(...images.problems);
-        const remote = await remoteImagesWarning(
-          lv,
-          connectUri,
-          plan.primaryImages,
-          parseDomainXml(xml).type,
-        );
+        const remote = await remoteImagesWarning(lv, connectUri, plan.primaryImages, plain.type);
         if (remote !== undefined) plan.warnings.push(remote);
       }
     }
@@ -227,7 +223,7 @@ async function create(
       }
       out.write(`Images of '${plan.secondary.name}' made in ${plan.imageDir} on ${secondaryUri}\n`);
       if (isLocal(connectUri)) {
-        await ownPrimaryImages(lv, plan.primaryImages, parseDomainXml(xml).type);
+        await ownPrimaryImages(lv, plan.primaryImages, plain.type);
       }
     }
     try {
@@ -341,10 +337,12 @@ async function remove(args: string[], out: NodeJS.WritableStream): Promise<void>
         `Domain '${secondaryName}' is not on ${secondaryUri}: the secondary is gone already\n`,
       );
     }
+    // The secondary's disk images (base, hidden, active), deleted last: that cannot be undone.
+    const images =
+      secondary === undefined ? [] : (parseDomainXml(secondary.xml).colo?.images ?? []);
     if (values["dry-run"]) {
       if (secondary !== undefined) {
         out.write(`would undefine '${secondaryName}' (the COLO secondary) on ${secondaryUri}\n`);
-        const images = parseDomainXml(secondary.xml).colo?.images ?? [];
         if (images.length > 0)
           out.write(`would delete its images on ${secondaryUri}: ${images.join(", ")}\n`);
       }
@@ -384,9 +382,6 @@ async function remove(args: string[], out: NodeJS.WritableStream): Promise<void>
       );
     }
     out.write(`${primary.done}\n`);
-    // Last, as it cannot be undone: the secondary's images (its disks' base, hidden, active).
-    const images =
-      secondary === undefined ? [] : (parseDomainXml(secondary.xml).colo?.images ?? []);
     if (images.length > 0) {
       try {
         const missing = await deleteImages(secondaryLv, images);
