@@ -17,7 +17,7 @@ import { forwardPort, guestDomainXml } from "../test/lab/guest-domain.js";
 import { type Phase, type PhaseKind, runLoad } from "../test/lab/load.js";
 import { distinctFreePorts, httpAnswers } from "../test/lab/pair.js";
 import { applyTcgWorkaround } from "../test/lab/tcg-workaround.js";
-import { apt, deb, dpkgStatus, NAMES, owner } from "../test/packaging/packages.js";
+import { apt, deb, dpkgStatus, HOOK, NAMES, owner } from "../test/packaging/packages.js";
 import { DAEMON_ENV, run } from "../test/support/exec.js";
 import { startLibvirtd } from "../test/support/libvirtd.js";
 import { ensureSystemBus } from "../test/support/system-bus.js";
@@ -31,7 +31,6 @@ import { stop } from "./stop.js";
 export const DOMAIN = "colo-hybrid-demo";
 export const SECONDARY = `${DOMAIN}-secondary`;
 export const COMMAND = "/usr/bin/colo-hybrid";
-export const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
 export const SCREENSHOT = join(DEMO_DIR, "passive.png");
 /** COLO's period, and a short passive spell, so that the switches come within the phases. */
 const PARAMS = ["--colo-period", "3000", "--passive-count", "20"];

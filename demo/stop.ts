@@ -2,16 +2,13 @@
 // cockpit-ws and its session, both domains (their agents end with them), gdb, and the packages
 // when the demo installed them (the hook, the agents' supervisors, the bus policy, the page).
 import { existsSync } from "node:fs";
-import { NAMES, purgeIfInstalled } from "../test/packaging/packages.js";
+import { HOOK, LIB, NAMES, purgeIfInstalled } from "../test/packaging/packages.js";
 import { startLibvirtd } from "../test/support/libvirtd.js";
 import { isAlive, processesRunning } from "../test/support/processes.js";
 import { virsh } from "../test/support/virsh.js";
 import { stopCockpit } from "./cockpit.js";
 import { say, step } from "./progress.js";
 import { forgetState, readState } from "./state.js";
-
-const LIB = "/usr/lib/colo-hybrid";
-const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
 
 export async function stop(): Promise<void> {
   const state = readState();

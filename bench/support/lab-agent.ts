@@ -14,9 +14,8 @@ import type { ParamPatch } from "../../src/colo/params.js";
 import { AGENT_NODE_OPTIONS } from "../../src/hook/pidfile.js";
 import { installPolicy } from "../../test/dbus/host.js";
 import { type LabPair, type LabSides, startPair } from "../../test/lab/pair.js";
+import { HOOK } from "../../test/packaging/packages.js";
 import { waitUntil } from "../../test/support/wait.js";
-
-const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
 
 export interface RunningAgent {
   child: ChildProcess;

@@ -13,6 +13,7 @@ import { logFile, pidFile } from "../../src/hook/paths.js";
 import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { startPageSession } from "../cockpit/harness.js";
 import { installPolicy } from "../dbus/host.js";
+import { HOOK } from "../packaging/packages.js";
 import { cli } from "../support/cli.js";
 import { run } from "../support/exec.js";
 import { commandLine, isAlive } from "../support/processes.js";
@@ -21,7 +22,6 @@ import { waitUntil } from "../support/wait.js";
 import { runLoad } from "./load.js";
 import { type LabPair, startPair } from "./pair.js";
 
-const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
 const PERIOD = 3000;
 const PASSIVE_COUNT = 20;
 

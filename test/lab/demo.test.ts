@@ -4,16 +4,15 @@
 // the pair on it, and demo-stop leaves no domain, hook, process or bus policy of ours behind.
 import { existsSync, statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { COMMAND, DOMAIN, HOOK, SCREENSHOT, SECONDARY } from "../../demo/live.js";
+import { COMMAND, DOMAIN, SCREENSHOT, SECONDARY } from "../../demo/live.js";
 import { type DemoState, readState } from "../../demo/state.js";
 import type { HistoryEntry } from "../../src/agent/status.js";
 import { launchBrowser } from "../cockpit/harness.js";
-import { dpkgStatus, NAMES } from "../packaging/packages.js";
+import { dpkgStatus, LIB, NAMES } from "../packaging/packages.js";
 import { DAEMON_ENV, run } from "../support/exec.js";
 import { commandLine, isAlive, parentPid, processesRunning } from "../support/processes.js";
 import { virsh } from "../support/virsh.js";
 
-const LIB = "/usr/lib/colo-hybrid";
 const POLICY = "/usr/share/dbus-1/system.d/org.colo_hybrid.Agent.conf";
 const demo = (command: "start" | "stop") =>
   run(process.execPath, ["node_modules/tsx/dist/cli.mjs", "demo/main.ts", command], {

@@ -40,13 +40,13 @@ import {
   deb,
   dpkgField,
   dpkgStatus,
+  HOOK,
+  LIB,
   NAMES,
   owner,
   purgeIfInstalled,
 } from "./packages.js";
 
-const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
-const LIB = "/usr/lib/colo-hybrid";
 const COMMAND = "/usr/bin/colo-hybrid";
 const PAGE = "/usr/share/cockpit/colo-hybrid";
 

@@ -7,6 +7,9 @@ import { CommandError, DAEMON_ENV, run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 
 export const PACKAGES_DIR = join(BUILD_DIR, "packages");
+/** Where the colo-hybrid package installs the libvirt hook, and its code. */
+export const HOOK = "/etc/libvirt/hooks/qemu.d/colo-hybrid";
+export const LIB = "/usr/lib/colo-hybrid";
 /** The binary packages, the same names in both formats. */
 export const NAMES = ["colo-hybrid", "cockpit-colo-hybrid"] as const;
 export type PackageName = (typeof NAMES)[number];
