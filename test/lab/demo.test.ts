@@ -8,7 +8,7 @@ import { COMMAND, DOMAIN, SCREENSHOT, SECONDARY } from "../../demo/live.js";
 import { type DemoState, readState } from "../../demo/state.js";
 import type { HistoryEntry } from "../../src/agent/status.js";
 import { launchBrowser } from "../cockpit/harness.js";
-import { dpkgStatus, LIB, NAMES } from "../packaging/packages.js";
+import { dpkgStatus, HOOK, LIB, NAMES } from "../packaging/packages.js";
 import { DAEMON_ENV, run } from "../support/exec.js";
 import { commandLine, isAlive, parentPid, processesRunning } from "../support/processes.js";
 import { virsh } from "../support/virsh.js";
