@@ -155,7 +155,7 @@ try {
             await pair.teardown();
           }
         } else {
-          const pair = await startSides({ period: PERIOD, log }, nic, async () => undefined);
+          const pair = await startSides({ period: PERIOD, log }, [nic], async () => undefined);
           try {
             drills.push(await drill(killed, false, pair));
           } finally {

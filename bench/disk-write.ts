@@ -162,7 +162,7 @@ try {
   {
     const pair = await startSides(
       { period: PERIOD, log: () => undefined },
-      nic,
+      [nic],
       async () => undefined,
     );
     try {

@@ -7,6 +7,16 @@ export function elapsed(): string {
   return `${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s`;
 }
 
+/** A command's output under the step that ran it, its empty lines left out. */
+export function indent(text: string): string {
+  return text
+    .trim()
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => `           ${l}\n`)
+    .join("");
+}
+
 export function say(line: string): void {
   process.stdout.write(`[${elapsed()}] ${line}\n`);
 }

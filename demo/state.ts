@@ -12,12 +12,20 @@ export interface DemoState {
   packages: boolean;
   /** Domains defined, secondary first. */
   domains: string[];
+  /** The lab bridge's tag (test/lab/bridge.ts): its bridge, veth pair and client namespace. */
+  bridgeTag?: string;
+  /** The forwarder from a UNIX socket into the client's namespace, to the guest's port 80. */
+  forwarder?: { pid: number; socketPath: string };
+  /** The primary's own qcow2 image, made by the demo. */
+  disk?: string;
+  /** The secondary's image directory and the libvirt pool over it (pair create makes both). */
+  imageDir?: string;
+  pool?: string;
   /** gdb holding the lab-only TCG workaround on the primary's QEMU. */
   gdbPid?: number;
   /** cockpit-ws's process group (it, its bridge and what the session started). */
   cockpitPgid?: number;
   cockpitPort?: number;
-  httpPort?: number;
 }
 
 export function readState(): DemoState | undefined {

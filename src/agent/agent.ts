@@ -19,6 +19,7 @@ import {
 import { XmlError } from "../libvirt/xml/tree.js";
 import { PairController } from "../pair/controller.js";
 import { primaryFailover, runFailover, secondaryFailover } from "../pair/failover.js";
+import { plumbedNics } from "../pair/ids.js";
 import { readPrimary, readSide } from "../pair/pair-state.js";
 import { type PairSide, protect } from "../pair/protect.js";
 import type {
@@ -95,6 +96,8 @@ export class Agent extends EventEmitter implements AgentControl {
     private readonly meta: HybridMetadata,
     /** Its replicated disks, which failover and protect handle too. */
     private readonly disks: number,
+    /** Its NICs in COLO's plumbing, which failover and the yank on a hung secondary handle. */
+    private readonly nics: number,
     private readonly opts: AgentOptions,
   ) {
     super();
@@ -104,6 +107,7 @@ export class Agent extends EventEmitter implements AgentControl {
       uuid: dom.uuid,
       meta,
       disks,
+      nics,
       ...(opts.peerRetryMs !== undefined && { peerRetryMs: opts.peerRetryMs }),
     });
   }
@@ -117,8 +121,8 @@ export class Agent extends EventEmitter implements AgentControl {
     const lv = await (opts.connect?.(opts.uri, "own") ?? connectLibvirt(opts.uri, opts.via));
     try {
       const dom = await lv.lookupByUuid(opts.uuid);
-      const { meta, disks } = await readPair(lv, dom);
-      const agent = new Agent(lv, dom, meta, disks, opts);
+      const { meta, disks, nics } = await readPair(lv, dom);
+      const agent = new Agent(lv, dom, meta, disks, nics, opts);
       await agent.begin();
       return agent;
     } catch (e) {
@@ -265,8 +269,8 @@ export class Agent extends EventEmitter implements AgentControl {
           this.lv,
           this.dom,
           this.meta.role === "primary"
-            ? primaryFailover(this.disks)
-            : secondaryFailover(this.disks),
+            ? primaryFailover(this.disks, this.nics)
+            : secondaryFailover(this.disks, this.nics),
         );
       case "store-metadata":
         return this.lv.setMetadata(
@@ -374,17 +378,19 @@ export class Agent extends EventEmitter implements AgentControl {
   }
 }
 
-/** The domain's metadata, and how many disks its plumbing replicates. */
+/** The domain's metadata, and how many disks and NICs its plumbing replicates. */
 async function readPair(
   lv: Libvirt,
   dom: DomainRef,
-): Promise<{ meta: HybridMetadata; disks: number }> {
+): Promise<{ meta: HybridMetadata; disks: number; nics: number }> {
   let meta: HybridMetadataResult | undefined;
   let disks = 0;
+  let nics = 0;
   try {
     const info = parseDomainXml(await lv.domainXml(dom));
     meta = info.metadata;
     disks = info.colo?.disks ?? 0;
+    nics = plumbedNics(info.colo?.objects ?? []);
   } catch (e) {
     if (!(e instanceof XmlError)) throw e;
     throw new AgentError(`cannot read the XML of domain '${dom.name}': ${e.message}`, EXIT_CONFIG);
@@ -399,5 +405,5 @@ async function readPair(
       EXIT_CONFIG,
     );
   }
-  return { meta: meta.value, disks };
+  return { meta: meta.value, disks, nics };
 }

@@ -17,6 +17,8 @@ import {
   DEFAULT_BASE_PORT,
   DEFAULT_PRIMARY_URI,
   DEFAULT_QEMU_VERSION,
+  MORE_NICS_PORT_OFFSET,
+  NIC_PORT_NAMES,
   PairError,
   type PairPlan,
   type PairPorts,
@@ -36,11 +38,12 @@ const CREATE_HELP = `usage: colo-hybrid pair create DOMAIN --secondary-uri URI [
 
 Makes the shut-off domain DOMAIN a COLO primary: redefines it with COLO's network plumbing
 (chardevs and filters in <qemu:commandline>) and colo-hybrid's metadata, and defines its
-secondary (a new domain) on the secondary's host. DOMAIN needs exactly one NIC,
+secondary (a new domain) on the secondary's host. DOMAIN needs one or more NICs, each
 <interface type='bridge'>, type='network' or type='user'; vhost-net is turned off on a virtio
-tap NIC (pair remove turns it back). Its virtio-blk disks (raw or qcow2 files) are replicated:
-each moves into <qemu:commandline> under a quorum, and the secondary gets three empty images
-of its size (base, hidden, active), which protect fills from the primary's disk over NBD.
+tap NIC (pair remove turns it back). Its virtio-blk, virtio-scsi and SATA disks (raw or qcow2
+files) are replicated: each moves into <qemu:commandline> under a quorum, and the secondary
+gets three empty images of its size (base, hidden, active), which protect fills from the
+primary's disk over NBD.
 CD-ROMs are left as they are. Nothing is started: start the secondary first, paused, then the
 primary (it waits for the secondary to connect).
 
@@ -57,9 +60,12 @@ go in /etc/colo-hybrid/hosts.conf.
   --incoming-address ADDR  where the secondary listens for the replication stream (default
                            127.0.0.1 on one host, 0.0.0.0 across hosts)
   --base-port P            the five TCP ports are P..P+4 (default ${DEFAULT_BASE_PORT}); with
-                           disks a sixth, P+5, for NBD
-  --ports A,B,C,D,M[,N]    or each: mirror, compare, compare-in, compare-out, migration, and
-                           with disks the secondary's NBD server
+                           disks a sixth, P+5, for NBD; each NIC after the first four more
+                           from P+6 (the second NIC P+6..P+9, the third P+10..P+13, ...)
+  --ports A,B,C,D,M[,N[,A1,B1,C1,D1...]]
+                           or each: mirror, compare, compare-in, compare-out, migration, the
+                           secondary's NBD server (used with disks only), and the first four
+                           again for each NIC after the first
   --image-dir DIR          where the secondary's disk images go on its host, in a libvirt
                            storage pool (default ${DEFAULT_IMAGE_DIR})
   --qemu-version X.Y       QEMU on the secondary's host (default ${major}.${minor}); from 9.2
@@ -489,20 +495,32 @@ function number(option: string, text: string | undefined): number | undefined {
   return Number(text);
 }
 
+/**
+ * `--ports A,B,C,D,M[,N[,A1,B1,C1,D1,...]]`: the base port's layout, spelt out. The sixth, N, is
+ * the NBD port (used with disks only), so that each further NIC's four come after it.
+ */
 function ports(text: string | undefined): PairPorts | undefined {
   if (text === undefined) return undefined;
   const list = text.split(",");
   const names = [...PORT_NAMES, "nbd"] as const;
+  const more = list.length - MORE_NICS_PORT_OFFSET;
   if (
     list.length < PORT_NAMES.length ||
-    list.length > names.length ||
+    (more > 0 && more % NIC_PORT_NAMES.length !== 0) ||
     list.some((p) => !/^\d+$/.test(p))
   ) {
     throw new CliError(
-      `--ports takes five port numbers A,B,C,D,M (mirror, compare, compare-in, compare-out, migration), and a sixth N (NBD) for a domain with disks, not '${text}'`,
+      `--ports takes five port numbers A,B,C,D,M (mirror, compare, compare-in, compare-out, migration), a sixth N (NBD) for a domain with disks, and four more (A,B,C,D) for each further NIC after the sixth, not '${text}'`,
     );
   }
-  return Object.fromEntries(list.map((p, i) => [names[i], Number(p)])) as unknown as PairPorts;
+  const numbers = list.map(Number);
+  const named = <K extends string>(keys: readonly K[], at: number) =>
+    Object.fromEntries(keys.map((k, i) => [k, numbers[at + i]])) as Record<K, number>;
+  const first: PairPorts = named(names.slice(0, list.length), 0);
+  const moreNics = Array.from({ length: Math.max(0, more) / NIC_PORT_NAMES.length }, (_, k) =>
+    named(NIC_PORT_NAMES, MORE_NICS_PORT_OFFSET + NIC_PORT_NAMES.length * k),
+  );
+  return moreNics.length > 0 ? { ...first, moreNics } : first;
 }
 
 function imageDir(text: string | undefined): string | undefined {

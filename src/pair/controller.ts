@@ -19,7 +19,7 @@ import type { CheckpointRecord } from "../colo/stats.js";
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
 import { CheckpointReader } from "./checkpoints.js";
 import { coloReasonOf, coloStateOf } from "./colo-state.js";
-import { PRIMARY_CHARDEVS } from "./ids.js";
+import { allNicIds } from "./ids.js";
 import { livenessOf } from "./liveness.js";
 import { NATIVE_HYBRID_PARAMS, type PrimaryState } from "./pair-state.js";
 import type { Answer, Input, Output, Request, StateRead, TimerName, Work } from "./protocol.js";
@@ -62,14 +62,17 @@ const REPLICATION_RETRY_MS = 10_000;
 /** How often the replicated disks' writes are compared (replica.ts). */
 export const REPLICA_CHECK_MS = 10_000;
 
-// What ties the primary to the secondary: the migration stream, and the two chardevs to it.
-const YANK_SECONDARY_LINKS = {
+// What ties the primary to the secondary: the migration stream, and each NIC's two chardevs to
+// it. yank refuses the whole list when one is not there, so it names exactly the pair's NICs.
+const yankSecondaryLinks = (nics: number) => ({
   instances: [
     { type: "migration" },
-    { type: "chardev", id: PRIMARY_CHARDEVS.mirror },
-    { type: "chardev", id: PRIMARY_CHARDEVS.compare },
+    ...allNicIds(nics).flatMap(({ primaryChardevs: c }) => [
+      { type: "chardev", id: c.mirror },
+      { type: "chardev", id: c.compare },
+    ]),
   ],
-};
+});
 
 export interface ControllerConfig {
   domain: string;
@@ -78,6 +81,8 @@ export interface ControllerConfig {
   peerRetryMs?: number;
   /** Replicated disks in the pair's plumbing (pair/disks.ts): their replicas are watched. */
   disks?: number;
+  /** NICs in the pair's plumbing (ids.ts, plumbedNics); 1 when not given. */
+  nics?: number;
 }
 
 export class PairController {
@@ -609,7 +614,12 @@ export class PairController {
     // Unstick the primary's migration thread: COLO then ends on the primary (COLO_EXIT), which
     // fails it over when auto-failover is on.
     this.issue(
-      { kind: "qmp", side: "own", command: "yank", args: YANK_SECONDARY_LINKS },
+      {
+        kind: "qmp",
+        side: "own",
+        command: "yank",
+        args: yankSecondaryLinks(this.config.nics ?? 1),
+      },
       { for: "yank" },
     );
   }

@@ -8,11 +8,12 @@
 //                        (added by protect)                       active <- hidden <- base
 //
 // libvirt has no quorum disk, so each replicated <disk> leaves <devices> for <qemu:commandline>
-// (-drive and -device, at the disk's own PCI address on both sides), and the primary's
+// (-drive and -device, at the disk's own address on both sides: its PCI slot, or its place on
+// its SCSI or SATA controller, which stays in <devices>), and the primary's
 // metadata keeps the <disk> as it was, for pair remove. The secondary's three images (base,
 // active, hidden) are empty qcow2 of the disk's size in the image directory of its host; protect
 // fills the base from the primary's disk over NBD before COLO starts.
-import type { Disk, PciAddress } from "../libvirt/xml/domain.js";
+import type { Controller, Disk, PciAddress } from "../libvirt/xml/domain.js";
 
 export const DEFAULT_IMAGE_DIR = "/var/lib/colo-hybrid/images";
 
@@ -59,14 +60,80 @@ function isRemovable(device: string): boolean {
 const value = (text: string) => text.replaceAll(",", ",,");
 
 /** -device's bus and addr for a PCI address: libvirt names PCI controller N "pci.N". */
-function pciOptions(pci: PciAddress, q35: boolean): string[] {
+function pciOptions(pci: PciAddress, q35: boolean): DeviceProps {
   const bus = Number.parseInt(pci.bus, 16);
   const slot = `0x${Number.parseInt(pci.slot, 16).toString(16)}`;
   const fn = Number.parseInt(pci.function, 16);
-  return [
-    `bus=${bus === 0 && q35 ? "pcie.0" : `pci.${bus}`}`,
-    `addr=${fn === 0 ? slot : `${slot}.${fn}`}`,
-  ];
+  return {
+    bus: bus === 0 && q35 ? "pcie.0" : `pci.${bus}`,
+    addr: fn === 0 ? slot : `${slot}.${fn}`,
+  };
+}
+
+/**
+ * A -device's properties. Written as JSON, as libvirt writes its own devices: QEMU creates all
+ * -device options in the old syntax before any in JSON, so a disk written the old way would
+ * look for its SCSI or SATA bus before libvirt's controller made it.
+ */
+type DeviceProps = Record<string, string | number>;
+
+/** The buses whose disks are replicated, and the QEMU device of each. */
+const DEVICES: Readonly<Record<string, string>> = {
+  virtio: "virtio-blk-pci",
+  scsi: "scsi-hd",
+  sata: "ide-hd",
+};
+
+/**
+ * Where the disk's device goes, as libvirt itself puts it (its QEMU command line, libvirt 9):
+ * a virtio disk at its PCI address; a SCSI disk on its virtio-scsi controller's bus "scsiN.0"
+ * with its channel, id and LUN, and libvirt's device_id, which the guest reads as the disk's
+ * identity; a SATA disk on its AHCI controller's port: "sataN.UNIT", or "ide.UNIT" for q35's
+ * built-in one. Undefined, with the reason pushed to `refuse`, when the domain does not say.
+ */
+function placement(
+  d: Disk,
+  controllers: readonly Controller[],
+  q35: boolean,
+  refuse: (why: string) => void,
+): DeviceProps | undefined {
+  if (d.bus === "virtio") {
+    if (d.pci !== undefined) return pciOptions(d.pci, q35);
+    refuse(
+      "it has no PCI address: define the domain first (libvirt gives it one), so both sides put it at the same one",
+    );
+    return undefined;
+  }
+  const a = d.drive;
+  if (a === undefined) {
+    refuse(
+      "it has no drive address: define the domain first (libvirt gives it one), so both sides put it at the same one",
+    );
+    return undefined;
+  }
+  const controller = controllers.find((c) => c.type === d.bus && c.index === a.controller);
+  if (controller === undefined) {
+    refuse(`the domain has no <controller type='${d.bus}' index='${a.controller}'> for it`);
+    return undefined;
+  }
+  if (d.bus === "scsi") {
+    if (controller.model !== "virtio-scsi") {
+      refuse(
+        `its SCSI controller ${a.controller} is model '${controller.model ?? "?"}': only virtio-scsi controllers are replicated`,
+      );
+      return undefined;
+    }
+    const alias = d.alias ?? `scsi${a.controller}-${a.bus}-${a.target}-${a.unit}`;
+    return {
+      bus: `${controller.alias ?? `scsi${a.controller}`}.0`,
+      channel: a.bus,
+      "scsi-id": a.target,
+      lun: a.unit,
+      device_id: `drive-${alias}`,
+    };
+  }
+  const ahci = controller.alias ?? (q35 && a.controller === 0 ? "ide" : `sata${a.controller}`);
+  return { bus: `${ahci}.${a.unit}` };
 }
 
 /**
@@ -76,7 +143,12 @@ function pciOptions(pci: PciAddress, q35: boolean): string[] {
  */
 export function planDisks(
   disks: readonly Disk[],
-  opts: { imageDir: string; secondaryName: string; q35: boolean },
+  opts: {
+    imageDir: string;
+    secondaryName: string;
+    q35: boolean;
+    controllers: readonly Controller[];
+  },
   problems: string[],
   warnings: string[],
 ): DiskPlan {
@@ -87,10 +159,11 @@ export function planDisks(
     secondaryArgs: [],
     images: [],
   };
-  const refuse = (d: Disk, why: string) =>
+  const refuse = (d: Disk, why: string) => {
     problems.push(
       `disk ${d.target ?? "?"}${d.source ? ` (${d.source})` : ""} cannot be replicated: ${why}`,
     );
+  };
   for (const d of disks) {
     if (isRemovable(d.device)) {
       if (d.source !== undefined) {
@@ -117,17 +190,17 @@ export function planDisks(
         d,
         "it is shared with other domains (<shareable/>): their writes would reach one side only",
       );
-    if (d.bus !== "virtio")
+    const device = d.bus === undefined ? undefined : DEVICES[d.bus];
+    if (device === undefined)
       refuse(
         d,
-        `bus '${d.bus ?? "?"}': only virtio-blk disks (<target bus='virtio'>) are replicated so far`,
+        `bus '${d.bus ?? "?"}': virtio-blk, virtio-scsi and SATA disks are replicated (<target bus='virtio|scsi|sata'>)`,
       );
-    if (d.bus === "virtio" && d.pci === undefined)
-      refuse(
-        d,
-        "it has no PCI address: define the domain first (libvirt gives it one), so both sides put it at the same one",
-      );
-    if (problems.length > before || d.source === undefined || d.pci === undefined) continue;
+    const place =
+      device === undefined || problems.length > before
+        ? undefined
+        : placement(d, opts.controllers, opts.q35, (why) => refuse(d, why));
+    if (problems.length > before || d.source === undefined || place === undefined) continue;
 
     const ids = diskIds(n);
     const target = d.target ?? `disk${n}`;
@@ -135,22 +208,23 @@ export function planDisks(
       `${opts.imageDir}/${opts.secondaryName}-${target}-${kind}.qcow2`;
     const [base, active, hidden] = [image("base"), image("active"), image("hidden")];
     const quorum = `if=none,id=${ids.quorum},driver=quorum,read-pattern=fifo,vote-threshold=1`;
-    const device = [
+    const deviceArgs = [
       "-device",
-      [
-        "virtio-blk-pci",
-        `drive=${ids.quorum}`,
-        `id=colo-${target}`,
-        ...pciOptions(d.pci, opts.q35),
-        ...(d.bootOrder === undefined ? [] : [`bootindex=${d.bootOrder}`]),
-      ].join(","),
+      JSON.stringify({
+        driver: device,
+        drive: ids.quorum,
+        id: `colo-${target}`,
+        ...place,
+        ...(d.serial !== undefined && { serial: d.serial }),
+        ...(d.bootOrder !== undefined && { bootindex: Number(d.bootOrder) }),
+      }),
     ];
     plan.targets.push(target);
     plan.sources.push(d.source);
     plan.primaryArgs.push(
       "-drive",
       `${quorum},children.0.driver=${d.format ?? "raw"},children.0.file.filename=${value(d.source)}`,
-      ...device,
+      ...deviceArgs,
     );
     plan.secondaryArgs.push(
       "-drive",
@@ -164,7 +238,7 @@ export function planDisks(
       ].join(","),
       "-drive",
       `${quorum},children.0=${ids.replication}`,
-      ...device,
+      ...deviceArgs,
     );
     plan.images.push(...[base, active, hidden].map((path) => ({ path, sizeOf: target })));
   }

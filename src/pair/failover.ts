@@ -4,7 +4,7 @@
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { QmpError } from "../libvirt/errors.js";
 import { diskIds } from "./disks.js";
-import { PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
+import { allNicIds, COMPARE_IOTHREAD } from "./ids.js";
 
 export type FailoverStep =
   /** A QMP command whose "already gone / not in COLO" answer (a QMP error) is fine. */
@@ -33,20 +33,21 @@ const eachDisk = (disks: number, steps: (ids: ReturnType<typeof diskIds>) => Fai
 
 /**
  * The secondary is gone: the primary drops its disks' NBD children (a write to a lost NBD
- * server would hang), colo-compare and the mirror, and runs alone.
+ * server would hang), each NIC's colo-compare, mirror and redirectors, and runs alone. `nics`:
+ * the NICs in the pair's plumbing (ids.ts, plumbedNics).
  */
-export function primaryFailover(disks: number): FailoverStep[] {
+export function primaryFailover(disks: number, nics = 1): FailoverStep[] {
+  const objects = allNicIds(nics).map((ids) => ids.primaryObjects);
   return [
     ...eachDisk(disks, (ids) => [
       { qmp: "x-blockdev-change", args: { parent: ids.quorum, child: "children.1" } },
       { qmp: "blockdev-del", args: { "node-name": ids.nbd } },
     ]),
+    // Every colo-compare holds the IOThread: they go first.
     ...[
-      PRIMARY_OBJECTS.compare,
-      PRIMARY_OBJECTS.iothread,
-      PRIMARY_OBJECTS.mirror,
-      PRIMARY_OBJECTS.redirectorIn,
-      PRIMARY_OBJECTS.redirectorOut,
+      ...objects.map((o) => o.compare),
+      COMPARE_IOTHREAD,
+      ...objects.flatMap((o) => [o.mirror, o.redirectorIn, o.redirectorOut]),
     ].map(objectDel),
     { qmp: "x-colo-lost-heartbeat" },
     { runWithin: RUN_WITHIN_MS },
@@ -57,17 +58,19 @@ export function primaryFailover(disks: number): FailoverStep[] {
 /**
  * The primary is gone: the secondary stops serving its base images over NBD (so that nothing
  * writes them while replication commits its overlays into them), takes over, then serves
- * directly.
+ * directly. `nics` as for primaryFailover.
  */
-export function secondaryFailover(disks: number): FailoverStep[] {
+export function secondaryFailover(disks: number, nics = 1): FailoverStep[] {
+  const ids = allNicIds(nics);
   return [
     ...(disks > 0 ? [{ qmp: "nbd-server-stop" }] : []),
     { qmp: "x-colo-lost-heartbeat" },
     { runWithin: RUN_WITHIN_MS },
-    ...[SECONDARY_OBJECTS.redirectorRx, SECONDARY_OBJECTS.redirectorTx].map(objectDel),
-    ...[SECONDARY_CHARDEVS.compare, SECONDARY_CHARDEVS.mirror].map(
-      (id): FailoverStep => ({ qmp: "chardev-remove", args: { id } }),
-    ),
+    // Each NIC's redirectors, then the chardevs they held.
+    ...ids.flatMap(({ secondaryObjects: o }) => [o.redirectorRx, o.redirectorTx]).map(objectDel),
+    ...ids
+      .flatMap(({ secondaryChardevs: c }) => [c.compare, c.mirror])
+      .map((id): FailoverStep => ({ qmp: "chardev-remove", args: { id } })),
     ANNOUNCE,
   ];
 }

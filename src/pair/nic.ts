@@ -1,4 +1,4 @@
-// The NIC COLO's filters sit on, and what its <interface> needs so that they see every packet.
+// The NICs COLO's filters sit on, and what each <interface> needs so that they see every packet.
 // Nothing here talks to libvirt; plumbing.ts writes what this decides.
 //
 // A tap (type 'bridge' or 'network') puts both sides on one network with one MAC address. That
@@ -38,38 +38,46 @@ function isVirtio(nic: Nic): boolean {
   return nic.model !== undefined && VIRTIO.has(nic.model);
 }
 
-/** The domain's NIC for COLO; every reason it cannot be is pushed to `problems`. */
-export function planNic(nics: readonly Nic[], problems: string[]): NicPlumbing {
-  const supported = "one <interface type='bridge'>, type='network' or type='user'";
-  const [nic, ...more] = nics;
-  // libvirt names the netdev "host" + the device alias: net0 for the first NIC, or the user's.
-  const netdev = `host${nic?.alias ?? "net0"}`;
-  if (nic === undefined) {
-    problems.push(
-      `no NIC: COLO compares the two sides' network output, so the domain needs ${supported}`,
-    );
-    return { netdev, vnetHdr: false, vhostOff: false };
-  }
-  if (more.length > 0) {
-    problems.push(
-      `${nics.length} NICs: COLO's filters are set up on one; give the domain exactly ${supported}`,
-    );
-  }
-  const tap = TAPS.has(nic.type);
-  if (!tap && nic.type !== "user") {
-    const why =
-      REFUSED[nic.type] ?? "its packets do not pass through a QEMU netdev COLO can filter";
-    problems.push(`<interface type='${nic.type}'> is not supported: ${why}; use ${supported}`);
-  }
-  if (tap && nic.mac === undefined) {
-    problems.push(
-      `<interface type='${nic.type}'> has no <mac address>: both sides must use one MAC address, so give it one`,
-    );
-  }
-  const virtio = isVirtio(nic);
-  return { netdev, vnetHdr: tap && virtio, vhostOff: tap && virtio && nic.driver !== "qemu" };
+const SUPPORTED = "<interface type='bridge'>, type='network' or type='user'";
+
+/** How messages name NIC n (counted from 0, as the plumbing's ids are): its position and MAC. */
+function nicName(nic: Nic, n: number): string {
+  return `NIC ${n}${nic.mac === undefined ? "" : ` (${nic.mac})`}`;
 }
 
+/**
+ * The domain's NICs for COLO, in <interface> order: each gets its own filters and colo-compare.
+ * Every reason one cannot is pushed to `problems`, naming it.
+ */
+export function planNics(nics: readonly Nic[], problems: string[]): NicPlumbing[] {
+  if (nics.length === 0) {
+    problems.push(
+      `no NIC: COLO compares the two sides' network output, so the domain needs one or more ${SUPPORTED}`,
+    );
+  }
+  // libvirt names a NIC's netdev "host" + its alias: the user's, or net0, net1, ... counting
+  // the NICs without one, in order (qemuAssignDeviceNetAlias).
+  let unaliased = 0;
+  return nics.map((nic, n) => {
+    const netdev = `host${nic.alias ?? `net${unaliased++}`}`;
+    const name = nicName(nic, n);
+    const tap = TAPS.has(nic.type);
+    if (!tap && nic.type !== "user") {
+      const why =
+        REFUSED[nic.type] ?? "its packets do not pass through a QEMU netdev COLO can filter";
+      problems.push(
+        `${name}: <interface type='${nic.type}'> is not supported: ${why}; use ${SUPPORTED}`,
+      );
+    }
+    if (tap && nic.mac === undefined) {
+      problems.push(
+        `${name}: <interface type='${nic.type}'> has no <mac address>: both sides must use one MAC address, so give it one`,
+      );
+    }
+    const virtio = isVirtio(nic);
+    return { netdev, vnetHdr: tap && virtio, vhostOff: tap && virtio && nic.driver !== "qemu" };
+  });
+}
 /** Why the plan changes the <interface>, for pair create to say. */
 export function vhostOffWarning(nic: Nic): string {
   return (

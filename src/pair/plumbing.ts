@@ -9,7 +9,8 @@
 //     primary_in  <- compare0-0 -> compare0 :C (loopback) <- filter-redirector redire1 (rx)
 //     outdev -> compare_out0 -> compare_out :D (loopback) -> filter-redirector redire0 (rx)
 //                                                   filter-rewriter rew0; -incoming tcp:...:M
-// The filters sit on the domain's one NIC (nic.ts: which netdev, vnet headers, vhost-net off).
+// Each of the domain's NICs has all of it but the -incoming and colo-compare's IOThread, with its
+// own ids (ids.ts) and ports A-D (nic.ts: which netdev, vnet headers, vhost-net off).
 import { isIP } from "node:net";
 import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../colo/params.js";
 import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
@@ -25,11 +26,12 @@ import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js"
 import { parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, withDriverName, writeXml } from "../libvirt/xml/write.js";
 import { DEFAULT_IMAGE_DIR, planDisks, type SecondaryImage } from "./disks.js";
-import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
-import { type NicPlumbing, planNic, vhostOffWarning } from "./nic.js";
+import { COMPARE_IOTHREAD, type NicIds, nicIds } from "./ids.js";
+import { type NicPlumbing, planNics, vhostOffWarning } from "./nic.js";
+import { RETURN_PATH_CONFLICT } from "./protect.js";
 
-/** The five TCP ports of a pair. */
-export interface PairPorts {
+/** The four TCP ports of one NIC's plumbing. */
+export interface NicPorts {
   /** A: the primary's mirror0, its outgoing packets copied to the secondary's red0. */
   mirror: number;
   /** B: the primary's compare1, the secondary's output (red1) into colo-compare. */
@@ -38,17 +40,27 @@ export interface PairPorts {
   compareIn: number;
   /** D: colo-compare's verdict back into the primary's net (compare_out0 to compare_out). */
   compareOut: number;
+}
+
+/** The TCP ports of a pair: its first NIC's, the replication stream's, NBD's, the other NICs'. */
+export interface PairPorts extends NicPorts {
   /** M: the secondary's -incoming, where the primary's replication stream goes. */
   migration: number;
   /** N: the secondary's NBD server, its disks' base images (only a domain with disks). */
   nbd?: number;
+  /** NICs 1, 2, ... in <interface> order, four ports each; absent with one NIC. */
+  moreNics?: NicPorts[];
 }
 
+/** The order of each NIC's ports in `--ports`, and from its first port. */
+export const NIC_PORT_NAMES = ["mirror", "compare", "compareIn", "compareOut"] as const;
 /** The order of `--ports A,B,C,D,M`, and of the default ports from a base port. */
-export const PORT_NAMES = ["mirror", "compare", "compareIn", "compareOut", "migration"] as const;
+export const PORT_NAMES = [...NIC_PORT_NAMES, "migration"] as const;
 export const DEFAULT_BASE_PORT = 9000;
 /** The NBD port is the sixth of `--ports`, or the base port + 5. */
 const NBD_PORT_OFFSET = 5;
+/** NIC k (k >= 1) has the four ports after the sixth and NIC k-1's: base port + 6 + 4(k-1). */
+export const MORE_NICS_PORT_OFFSET = 6;
 const PORT_RANGE = { min: 1024, max: 65_535 } as const;
 export const DEFAULT_ADDRESS = "127.0.0.1";
 export const DEFAULT_PRIMARY_URI = "qemu:///system";
@@ -82,7 +94,10 @@ export interface PairChoices {
    * hosts.conf (peer.ts, replicationTarget). Given, a listening address that differs is warned of.
    */
   replicationHost?: string;
-  /** The five ports (six with disks); default basePort + 0..4 in PORT_NAMES order, nbd + 5. */
+  /**
+   * The five ports (six with disks, and four more per NIC after the first); default basePort +
+   * 0..4 in PORT_NAMES order, nbd + 5, NIC k's from + 6 + 4(k-1).
+   */
   ports?: PairPorts;
   /** Where the secondary's disk images go on its host; DEFAULT_IMAGE_DIR. */
   imageDir?: string;
@@ -155,8 +170,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       `already a COLO domain: its <qemu:commandline> carries a COLO ${plain.colo.role}'s plumbing (${what.join(", ")})`,
     );
   }
-  const nic = planNic(plain.nics, problems);
-  problems.push(...unmigratable(plain));
+  const nics = planNics(plain.nics, problems);
+  problems.push(...unmigratable(plain), ...returnPathProblems(plain.qemuArgs));
 
   const primaryName = choices.primaryName ?? plain.name;
   const secondaryName = choices.secondaryName ?? `${plain.name}-secondary`;
@@ -167,6 +182,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       imageDir,
       secondaryName,
       q35: plain.machine?.includes("q35") === true,
+      controllers: plain.controllers,
     },
     problems,
     warnings,
@@ -203,13 +219,20 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     problems.push("give the five ports or a base port, not both");
   }
   const base = choices.basePort ?? DEFAULT_BASE_PORT;
-  const given =
-    choices.ports ??
-    (Object.fromEntries(PORT_NAMES.map((n, i) => [n, base + i])) as unknown as PairPorts);
-  // Only a pair with disks has an NBD server.
-  const { nbd, ...network } = given;
-  const ports: PairPorts =
-    disks.targets.length > 0 ? { ...network, nbd: nbd ?? base + NBD_PORT_OFFSET } : network;
+  const given = choices.ports ?? defaultPorts(base, nics.length);
+  // Only a pair with disks has an NBD server; only one with more NICs has their ports.
+  const { nbd, moreNics = [], ...network } = given;
+  const ports: PairPorts = {
+    ...network,
+    ...(disks.targets.length > 0 && { nbd: nbd ?? base + NBD_PORT_OFFSET }),
+    ...(moreNics.length > 0 && { moreNics }),
+  };
+  if (nics.length > 0 && moreNics.length !== nics.length - 1) {
+    const count = (n: number) => `${n} NIC${n === 1 ? "" : "s"}`;
+    problems.push(
+      `the domain has ${count(nics.length)}, but the ports given are for ${count(moreNics.length + 1)}: each NIC needs its own four (${NIC_PORT_NAMES.join(", ")})`,
+    );
+  }
   problems.push(...portProblems(ports));
 
   const patch = {
@@ -228,9 +251,15 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   });
   const primaryMeta = metadata("primary", secondaryUri, secondaryName);
   // Replicated disks leave <devices> for <qemu:commandline>; a virtio tap NIC loses vhost-net.
+  // The <interface> elements are told by identity: plain.nics are read from them, in order, and
+  // editDomain hands them over as they are.
+  const interfaces = root.children
+    .filter((c) => c.ns === "" && c.name === "devices")
+    .flatMap((d) => d.children.filter((c) => c.ns === "" && c.name === "interface"));
+  const vhostOff = new Set(interfaces.filter((_, n) => nics[n]?.vhostOff === true));
   const edit = (el: XmlElement): XmlElement | null => {
     if (el.name === "disk") return disks.targets.includes(diskTarget(el) ?? "") ? null : el;
-    return el.name === "interface" && nic.vhostOff ? withDriverName(el, "qemu") : el;
+    return vhostOff.has(el) ? withDriverName(el, "qemu") : el;
   };
   const changed = root.children
     .filter((c) => c.ns === "" && c.name === "devices")
@@ -258,8 +287,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   }
   const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
   const plumbing = {
-    primary: [...disks.primaryArgs, ...primaryArgs(nic, address, ports)],
-    secondary: [...disks.secondaryArgs, ...secondaryArgs(nic, address, incoming, ports, version)],
+    primary: [...disks.primaryArgs, ...primaryArgs(nics, address, ports)],
+    secondary: [...disks.secondaryArgs, ...secondaryArgs(nics, address, incoming, ports, version)],
   };
   // A COLO domain's own plumbing clashes with ours, of course: refused above already.
   if (!alreadyColo) problems.push(...clashes(plain, plumbing));
@@ -285,7 +314,9 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
         // Two QEMUs cannot log to one file (virtlogd holds it for the first): the secondary
         // gets its own.
         const own = secondaryPath(path, plain.name, secondaryName);
-        if (own !== path) warnings.push(`the secondary logs to ${own}, not ${path}`);
+        const warning = `the secondary logs to ${own}, not ${path}`;
+        // libvirt repeats a serial port as the <console>: one file, said once.
+        if (own !== path && !warnings.includes(warning)) warnings.push(warning);
         return own;
       },
     }),
@@ -294,8 +325,9 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   warnings.push(
     `starting '${primaryName}' waits until '${secondaryName}' has connected (the primary's compare1 chardev has wait=on): start the secondary first, paused`,
   );
-  const [first] = plain.nics;
-  if (nic.vhostOff && first !== undefined) warnings.push(vhostOffWarning(first));
+  for (const [n, nic] of plain.nics.entries()) {
+    if (nics[n]?.vhostOff) warnings.push(vhostOffWarning(nic));
+  }
   if (renamed) {
     warnings.push(
       `the primary '${primaryName}' is a new domain with a new UUID: '${plain.name}' stays as it is`,
@@ -396,6 +428,18 @@ function wordAt(text: string, word: string): number | undefined {
  * smartcard of mode='host-certificates' (a software card), graphics, serial, console, video
  * without 3D acceleration, sound, rng, watchdog, memballoon or controllers.
  */
+/** The domain's own <qemu:commandline> may turn QEMU's return-path capability on at start. */
+function returnPathProblems(args: readonly string[]): string[] {
+  const on = args.some(
+    (a, i) => args[i - 1] === "-global" && /^migration\.x-return-path=(on|true|yes)$/.test(a),
+  );
+  return on
+    ? [
+        `its <qemu:commandline> sets -global migration.x-return-path=on: ${RETURN_PATH_CONFLICT}; remove it`,
+      ]
+    : [];
+}
+
 function unmigratable(plain: DomainConfig): string[] {
   const path = (p: string | undefined) => (p === undefined ? "" : ` (${p})`);
   const filesystems = plain.filesystems.map((f) => {
@@ -587,11 +631,37 @@ function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || address === "localhost";
 }
 
+/** Each NIC's ports: the first NIC's are the pair's own fields. */
+function nicPorts(ports: PairPorts): NicPorts[] {
+  return [ports, ...(ports.moreNics ?? [])];
+}
+
+/** The ports from a base port, for `nics` NICs: in `--ports` order, NBD's kept free without disks. */
+function defaultPorts(base: number, nics: number): PairPorts {
+  const nic = (first: number) =>
+    Object.fromEntries(NIC_PORT_NAMES.map((n, i) => [n, first + i])) as unknown as NicPorts;
+  const more = Array.from({ length: nics - 1 }, (_, k) =>
+    nic(base + MORE_NICS_PORT_OFFSET + NIC_PORT_NAMES.length * k),
+  );
+  return {
+    ...nic(base),
+    migration: base + PORT_NAMES.length - 1,
+    ...(more.length > 0 && { moreNics: more }),
+  };
+}
+
 function portProblems(ports: PairPorts): string[] {
   const problems: string[] = [];
   const users = new Map<number, string[]>();
-  for (const name of [...PORT_NAMES, ...(ports.nbd === undefined ? [] : ["nbd" as const])]) {
-    const port = ports[name] as number;
+  // NIC 0's ports by their own names, as --ports lists them first; NIC k's as "nick.mirror".
+  const named: [string, number][] = [
+    ...PORT_NAMES.map((n): [string, number] => [n, ports[n]]),
+    ...(ports.nbd === undefined ? [] : [["nbd", ports.nbd] as [string, number]]),
+    ...nicPorts(ports)
+      .slice(1)
+      .flatMap((p, k) => NIC_PORT_NAMES.map((n): [string, number] => [`nic${k + 1}.${n}`, p[n]])),
+  ];
+  for (const [name, port] of named) {
     if (!Number.isInteger(port) || port < PORT_RANGE.min || port > PORT_RANGE.max) {
       problems.push(`port ${name}=${port} is out of range: ${PORT_RANGE.min}..${PORT_RANGE.max}`);
     }
@@ -618,9 +688,33 @@ function onNic(nic: NicPlumbing): string[] {
   return [`netdev=${nic.netdev}`, ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : [])];
 }
 
-function primaryArgs(nic: NicPlumbing, address: string, p: PairPorts): string[] {
-  const c = PRIMARY_CHARDEVS;
-  const o = PRIMARY_OBJECTS;
+function primaryArgs(nics: readonly NicPlumbing[], address: string, p: PairPorts): string[] {
+  const ports = nicPorts(p);
+  return nics.flatMap((nic, n) => {
+    const port = ports[n];
+    if (port === undefined) return []; // a port problem already
+    const ids = nicIds(n);
+    return [
+      ...primaryNicArgs(nic, ids, address, port),
+      // colo-compare needs its IOThread defined before it; every NIC's shares the first's.
+      ...(n === 0 ? object("iothread", `id=${COMPARE_IOTHREAD}`) : []),
+      ...object(
+        "colo-compare",
+        `id=${ids.primaryObjects.compare}`,
+        `primary_in=${ids.primaryChardevs.compareInClient}`,
+        `secondary_in=${ids.primaryChardevs.compare}`,
+        `outdev=${ids.primaryChardevs.compareOutClient}`,
+        `iothread=${COMPARE_IOTHREAD}`,
+        ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : []),
+      ),
+    ];
+  });
+}
+
+/** One NIC's chardevs and filters on the primary. */
+function primaryNicArgs(nic: NicPlumbing, ids: NicIds, address: string, p: NicPorts): string[] {
+  const c = ids.primaryChardevs;
+  const o = ids.primaryObjects;
   const server = ["server=on", "wait=off"];
   return [
     ...chardev(c.mirror, address, p.mirror, ...server),
@@ -645,49 +739,46 @@ function primaryArgs(nic: NicPlumbing, address: string, p: PairPorts): string[] 
       "queue=rx",
       `outdev=${c.compareIn}`,
     ),
-    ...object("iothread", `id=${o.iothread}`),
-    ...object(
-      "colo-compare",
-      `id=${o.compare}`,
-      `primary_in=${c.compareInClient}`,
-      `secondary_in=${c.compare}`,
-      `outdev=${c.compareOutClient}`,
-      `iothread=${o.iothread}`,
-      ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : []),
-    ),
   ];
 }
 
 function secondaryArgs(
-  nic: NicPlumbing,
+  nics: readonly NicPlumbing[],
   address: string,
   incoming: string,
   p: PairPorts,
   version: QemuVersion,
 ): string[] {
-  const c = SECONDARY_CHARDEVS;
-  const o = SECONDARY_OBJECTS;
   // The secondary starts first and keeps trying until the primary's servers are up.
   const reconnect = before(version, 9, 2) ? "reconnect=1" : "reconnect-ms=1000";
   const listen = isIP(incoming) === 6 ? `[${incoming}]` : incoming;
+  const ports = nicPorts(p);
   return [
-    ...chardev(c.mirror, address, p.mirror, reconnect),
-    ...chardev(c.compare, address, p.compare, reconnect),
-    ...object(
-      "filter-redirector",
-      `id=${o.redirectorTx}`,
-      ...onNic(nic),
-      "queue=tx",
-      `indev=${c.mirror}`,
-    ),
-    ...object(
-      "filter-redirector",
-      `id=${o.redirectorRx}`,
-      ...onNic(nic),
-      "queue=rx",
-      `outdev=${c.compare}`,
-    ),
-    ...object("filter-rewriter", `id=${o.rewriter}`, ...onNic(nic), "queue=all"),
+    ...nics.flatMap((nic, n) => {
+      const port = ports[n];
+      if (port === undefined) return []; // a port problem already
+      const c = nicIds(n).secondaryChardevs;
+      const o = nicIds(n).secondaryObjects;
+      return [
+        ...chardev(c.mirror, address, port.mirror, reconnect),
+        ...chardev(c.compare, address, port.compare, reconnect),
+        ...object(
+          "filter-redirector",
+          `id=${o.redirectorTx}`,
+          ...onNic(nic),
+          "queue=tx",
+          `indev=${c.mirror}`,
+        ),
+        ...object(
+          "filter-redirector",
+          `id=${o.redirectorRx}`,
+          ...onNic(nic),
+          "queue=rx",
+          `outdev=${c.compare}`,
+        ),
+        ...object("filter-rewriter", `id=${o.rewriter}`, ...onNic(nic), "queue=all"),
+      ];
+    }),
     "-incoming",
     `tcp:${listen}:${p.migration}`,
   ];

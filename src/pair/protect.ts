@@ -43,6 +43,10 @@ export interface ProtectResult {
   elapsedMs: number;
 }
 
+/** Why COLO cannot run with the return-path capability on; pair create and protect say it. */
+export const RETURN_PATH_CONFLICT =
+  "COLO sends its checkpoint messages back over the migration stream itself, and the return-path thread would read them away";
+
 export class ProtectError extends Error {
   override name = "ProtectError";
 }
@@ -89,10 +93,16 @@ export async function protect(
   }
   const caps = (await primary.lv.qmp(primary.dom, "query-migrate-capabilities")) as {
     capability: string;
+    state: boolean;
   }[];
   if (!caps.some((c) => c.capability === "x-colo")) {
     throw new ProtectError(
       `QEMU ${pInfo.text} on '${primary.dom.name}' has no x-colo capability: it was built without COLO`,
+    );
+  }
+  if (caps.some((c) => c.capability === "return-path" && c.state)) {
+    throw new ProtectError(
+      `the return-path migration capability is on in '${primary.dom.name}': ${RETURN_PATH_CONFLICT}; turn it off (migrate-set-capabilities)`,
     );
   }
   const before = (await primary.lv.qmp(primary.dom, "query-migrate-parameters")) as {

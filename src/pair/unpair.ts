@@ -13,7 +13,7 @@ import {
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
 import { attrValue, parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, writeXml } from "../libvirt/xml/write.js";
-import { PRIMARY_CHARDEVS, PRIMARY_OBJECTS, SECONDARY_CHARDEVS, SECONDARY_OBJECTS } from "./ids.js";
+import { allNicIds, COMPARE_IOTHREAD, plumbedNics } from "./ids.js";
 
 export interface UnpairPlan {
   /** The primary's name. */
@@ -41,14 +41,22 @@ export class UnpairError extends Error {
 /** The plumbing's drives and disk devices: their ids start with this (disks.ts). */
 const DISK_ID_PREFIX = "colo-";
 
-const OURS: readonly Pick<QemuId, "kind" | "id">[] = [
-  ...[PRIMARY_CHARDEVS, SECONDARY_CHARDEVS].flatMap((ids) =>
-    Object.values(ids).map((id) => ({ kind: "chardev" as const, id })),
-  ),
-  ...[PRIMARY_OBJECTS, SECONDARY_OBJECTS].flatMap((ids) =>
-    Object.values(ids).map((id) => ({ kind: "object" as const, id })),
-  ),
-];
+/** The chardevs and objects of both sides' plumbing for `nics` NICs. */
+function ours(nics: number): Pick<QemuId, "kind" | "id">[] {
+  const of = (kind: "chardev" | "object", ids: Record<string, string>[]) =>
+    ids.flatMap((set) => Object.values(set).map((id) => ({ kind, id })));
+  const all = allNicIds(nics);
+  return [
+    ...of(
+      "chardev",
+      all.flatMap((n) => [n.primaryChardevs, n.secondaryChardevs]),
+    ),
+    ...of("object", [
+      ...all.flatMap((n) => [n.primaryObjects, n.secondaryObjects]),
+      { iothread: COMPARE_IOTHREAD },
+    ]),
+  ];
+}
 
 /**
  * Plans making the primary on `host` (its `virsh dumpxml --inactive`) plain again. Throws
@@ -77,7 +85,7 @@ export function planUnpair(primaryXml: string, host: string): UnpairPlan {
   const originals = meta.value.original === undefined ? [] : parseXml(meta.value.original).children;
   const plainXml = writeXml(
     editDomain(root, {
-      qemuArgs: withoutPlumbing(config.qemuArgs),
+      qemuArgs: withoutPlumbing(config.qemuArgs, ours(plumbedNics(config.colo?.objects ?? []))),
       metadata: null,
       devices: (d) => (d.name === "interface" ? (originals.find((o) => sameNic(o, d)) ?? d) : d),
       // The replicated disks pair create moved into <qemu:commandline>, back as they were.
@@ -119,7 +127,10 @@ function sameNic(original: XmlElement, nic: XmlElement): boolean {
  * The arguments without the plumbing's option-value pairs, read as qemuDefinitions reads them: an
  * option that takes a value takes the next argument, whatever it looks like.
  */
-function withoutPlumbing(args: readonly string[]): string[] {
+function withoutPlumbing(
+  args: readonly string[],
+  plumbing: readonly Pick<QemuId, "kind" | "id">[],
+): string[] {
   const kept: string[] = [];
   for (let i = 0; i < args.length; ) {
     const option = args.slice(i, takesValue(args[i] ?? "") ? i + 2 : i + 1);
@@ -128,7 +139,7 @@ function withoutPlumbing(args: readonly string[]): string[] {
       incoming.length > 0 ||
       ids.some(
         (d) =>
-          OURS.some((o) => o.kind === d.kind && o.id === d.id) ||
+          plumbing.some((o) => o.kind === d.kind && o.id === d.id) ||
           ((d.kind === "block" || d.kind === "device") && d.id.startsWith(DISK_ID_PREFIX)),
       );
     if (!ours) kept.push(...option);

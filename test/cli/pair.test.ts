@@ -163,7 +163,7 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     const disk = `
     <disk type='file' device='disk'>
       <source file='/var/lib/libvirt/images/none.img'/>
-      <target dev='sda' bus='sata'/>
+      <target dev='hda' bus='ide'/>
     </disk>`;
     const name = await definePlain(disk);
     const before = await dumpxml(name, "--inactive");
@@ -172,8 +172,8 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(
       `error: cannot make a COLO pair of '${name}':\n` +
-        "  - disk sda (/var/lib/libvirt/images/none.img) cannot be replicated: bus 'sata': only " +
-        "virtio-blk disks (<target bus='virtio'>) are replicated so far\n",
+        "  - disk hda (/var/lib/libvirt/images/none.img) cannot be replicated: bus 'ide': " +
+        "virtio-blk, virtio-scsi and SATA disks are replicated (<target bus='virtio|scsi|sata'>)\n",
     );
     expect(await dumpxml(name, "--inactive")).toBe(before);
     expect(await names()).toEqual([name]);
@@ -233,6 +233,46 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     expect(again.stderr).toMatch(/^ {2}- already a COLO domain: /m);
   });
 
+  it("gives a domain of two NICs the second one's ports after the sixth, or from the base port + 6", async () => {
+    const name = await definePlain(`
+    <interface type='user'>
+      <mac address='52:54:00:c0:10:9a'/>
+      <model type='e1000'/>
+    </interface>`);
+    const primaryXml = (...ports: string[]) => {
+      const r = cli([
+        "pair",
+        "create",
+        name,
+        "--secondary-uri",
+        "qemu:///system",
+        "--dry-run",
+        ...ports,
+      ]);
+      ok(r);
+      return sections(r.stdout)[0]?.xml ?? "";
+    };
+    expect(primaryXml("--ports", "9401,9402,9403,9404,9405,9406,9411,9412,9413,9414")).toContain(
+      "<qemu:arg value='socket,id=compare1-nic1,host=127.0.0.1,port=9412,server=on,wait=on'/>",
+    );
+    expect(primaryXml("--base-port", "9500")).toContain(
+      "<qemu:arg value='socket,id=mirror0-nic1,host=127.0.0.1,port=9506,server=on,wait=off'/>",
+    );
+    const five = cli([
+      "pair",
+      "create",
+      name,
+      "--secondary-uri",
+      "qemu:///system",
+      "--ports",
+      "9401,9402,9403,9404,9405",
+    ]);
+    expect(five.status).toBe(1);
+    expect(five.stderr).toMatch(
+      /^ {2}- the domain has 2 NICs, but the ports given are for 1 NIC: /m,
+    );
+  });
+
   it("refuses a running domain and a taken secondary name, listing every problem", async () => {
     const name = await definePlain();
     await define(plainXml(`${name}-secondary`));
@@ -288,6 +328,8 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
     const ports = usage(["create", "d", "--secondary-uri", "qemu:///system", "--ports", "1,2"]);
     expect(ports.status).toBe(1);
     expect(ports.stderr).toMatch(/^error: --ports takes five port numbers A,B,C,D,M/);
+    const seven = ["create", "d", "--secondary-uri", "qemu:///system", "--ports", "1,2,3,4,5,6,7"];
+    expect(usage(seven).stderr).toMatch(/and four more \(A,B,C,D\) for each further NIC/);
     const missing = usage(["create", `${PREFIX}none`, "--secondary-uri", "qemu:///system"]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(new RegExp(`^error: failed to get domain '${PREFIX}none'`));

@@ -66,7 +66,7 @@ describe("a COLO pair on a bridge", () => {
 
   beforeAll(async () => {
     net = await labBridge(randomBytes(3).toString("hex"));
-    pair = await startSides({ period: PERIOD }, bridgedNic(net.bridge, MAC), async (primary) => {
+    pair = await startSides({ period: PERIOD }, [bridgedNic(net.bridge, MAC)], async (primary) => {
       await waitUntil(
         `${primary.dom.name} to boot and serve HTTP on ${GUEST_ADDRESS}, bridge ${net.bridge}`,
         async () => (await get("/cgi-bin/fixed")) === FIXED_BODY,

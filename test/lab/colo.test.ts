@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { primaryFailover, runFailover, secondaryFailover } from "../../src/pair/failover.js";
 import { setCheckpointDelay } from "../../src/pair/pair-state.js";
-import { ProtectError, protect } from "../../src/pair/protect.js";
+import { ProtectError, protect, RETURN_PATH_CONFLICT } from "../../src/pair/protect.js";
 import { run } from "../support/exec.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { freePort } from "../support/sockets.js";
@@ -131,13 +131,27 @@ describe("a COLO pair on one host", () => {
 });
 
 let undone: { error: unknown; xColo: unknown; delay: unknown; primary: string; secondary: string };
+let returnPathRefusal: unknown;
 
-/** protect() aimed at a port nobody listens on: it must fail, say why, and undo its settings. */
+/**
+ * protect() with QEMU's return-path capability on: refused. Then aimed at a port nobody listens
+ * on: it must fail, say why, and undo its settings.
+ */
 async function failedProtect(
   primary: LabPair["primary"],
   secondary: LabPair["secondary"],
 ): Promise<void> {
+  const returnPath = (state: boolean) =>
+    primary.lv.qmp(primary.dom, "migrate-set-capabilities", {
+      capabilities: [{ capability: "return-path", state }],
+    });
+  await returnPath(true);
   const nobody = await freePort();
+  returnPathRefusal = await protect(primary, secondary, {
+    period: 1234,
+    migrationUri: `tcp:127.0.0.1:${nobody}`,
+  }).catch((e: unknown) => e);
+  await returnPath(false);
   const error = await protect(primary, secondary, {
     period: 1234,
     migrationUri: `tcp:127.0.0.1:${nobody}`,
@@ -164,6 +178,13 @@ describe("secondary-side failover", () => {
     pair = await startPair({ period: PERIOD, via: "cli", beforeProtect: failedProtect });
   }, 5 * MINUTE);
   afterAll(() => pair?.teardown(), 2 * MINUTE);
+
+  it("refused to protect with the return-path capability on", () => {
+    expect(returnPathRefusal).toBeInstanceOf(ProtectError);
+    expect((returnPathRefusal as Error).message).toBe(
+      `the return-path migration capability is on in '${pair.primary.dom.name}': ${RETURN_PATH_CONFLICT}; turn it off (migrate-set-capabilities)`,
+    );
+  });
 
   it("undid a protect that failed, and said why", () => {
     expect(undone.error).toBeInstanceOf(ProtectError);

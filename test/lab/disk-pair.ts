@@ -32,15 +32,25 @@ export interface DiskPair {
   teardown(): Promise<void>;
 }
 
-/** The lab guest's domain XML with a qcow2 image as its virtio-blk disk vda. */
-export function withDisk(domainXml: string, image: string): string {
+export type DiskBus = "virtio" | "scsi" | "sata";
+
+/** The disk's name in the guest and in the secondary's image names: vda, or sda. */
+export const diskTarget = (bus: DiskBus) => (bus === "virtio" ? "vda" : "sda");
+
+/**
+ * The lab guest's domain XML with a qcow2 image as its disk: virtio-blk vda, or sda on a
+ * virtio-scsi controller, or sda on SATA (libvirt adds the AHCI controller itself).
+ */
+export function withDisk(domainXml: string, image: string, bus: DiskBus = "virtio"): string {
+  const controller =
+    bus === "scsi" ? "\n    <controller type='scsi' index='0' model='virtio-scsi'/>" : "";
   return domainXml.replace(
     "<devices>",
-    `<devices>
+    `<devices>${controller}
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>
       <source file='${image}'/>
-      <target dev='vda' bus='virtio'/>
+      <target dev='${diskTarget(bus)}' bus='${bus}'/>
     </disk>`,
   );
 }
@@ -73,6 +83,8 @@ export async function startDiskPair(opts: {
   log?: (line: string) => void;
   /** Who starts replication: protect here (default), or the primary's agent (<protect>true</protect>). */
   replication?: "here" | "agent";
+  /** The disk's bus; virtio by default. */
+  bus?: DiskBus;
 }): Promise<DiskPair> {
   const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
   await startLibvirtd();
@@ -91,6 +103,7 @@ export async function startDiskPair(opts: {
   const plainXml = withDisk(
     guestDomainXml({ name, ...guest, ...(opts.nic && { nic: opts.nic }) }),
     disk,
+    opts.bus,
   );
   const lv = await LibvirtClient.connect("qemu:///system");
   const made: string[] = [];
@@ -103,7 +116,7 @@ export async function startDiskPair(opts: {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    // Defined plain first, so that libvirt gives the disk its PCI address, as for any domain.
+    // Defined plain first, so that libvirt gives the disk its address, as for any domain.
     const plainDom = await lv.defineXml(plainXml);
     made.push(name);
     const defined = await lv.domainXml(plainDom, 2);

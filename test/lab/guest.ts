@@ -26,7 +26,15 @@ export interface Guest {
 const PACKAGES_HINT =
   "apt-get install --no-install-recommends linux-image-amd64 busybox-static (scripts/setup.sh)";
 /** The NIC and disk drivers the guest may need: modules of Debian's kernel, not built in. */
-const MODULES = ["e1000", "virtio_pci", "virtio_net", "virtio_blk"];
+const MODULES = [
+  "e1000",
+  "virtio_pci",
+  "virtio_net",
+  "virtio_blk",
+  "virtio_scsi",
+  "sd_mod",
+  "ahci",
+];
 
 const INIT = `#!/bin/sh
 # /init of the colo-hybrid lab guest, written by test/lab/guest.ts.
@@ -43,6 +51,8 @@ ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 ip route add default via 10.0.2.2
+# A second NIC, when there is one, on the lab's second subnet (httpd answers on every address).
+if [ -e /sys/class/net/eth1 ]; then ip addr add 10.0.3.15/24 dev eth1; ip link set eth1 up; fi
 # The link comes up a second or two after this; a request that arrives before it is lost
 # and waits for TCP's retransmission (6 s). So the ready line waits for the carrier (10 s at most).
 i=0
@@ -55,13 +65,17 @@ exec httpd -f -p 80 -h /www
 
 const CGI_HEADER = "printf 'Content-Type: text/plain\\r\\n\\r\\n'";
 
-/** A record as the write workload puts it at sector N of /dev/vda, before its NUL padding. */
+/**
+ * A record as the write workload puts it at sector N of the guest's first disk (/dev/vda on
+ * virtio-blk, /dev/sda on virtio-scsi or SATA), before its NUL padding.
+ */
 export const recordText = (n: number) => `colo-record ${String(n).padStart(8, "0")}\n`;
 
 const WRITE_RECORD = `exec 9>/tmp/records.lock
 flock 9
 n=$(($(cat /tmp/records 2>/dev/null || echo 0) + 1))
-printf 'colo-record %08d\\n' "$n" | dd of=/dev/vda bs=512 seek="$n" conv=sync,notrunc,fsync 2>/dev/null || { echo "write failed"; exit 0; }
+disk=/dev/vda; [ -b "$disk" ] || disk=/dev/sda
+printf 'colo-record %08d\\n' "$n" | dd of="$disk" bs=512 seek="$n" conv=sync,notrunc,fsync 2>/dev/null || { echo "write failed"; exit 0; }
 echo "$n" > /tmp/records
 echo "$n"
 `;

@@ -1,9 +1,11 @@
 // HTTP load for the lab guest (test/lab/guest.ts), in phases: divergent (answers differ between
 // primary and secondary), convergent (a fixed body) and idle. Open loop: requests leave on
-// schedule whether or not earlier ones were answered, one TCP connection each, as a client
-// population would send them. Only ever to 127.0.0.1, where a forwarded guest port listens.
+// schedule whether or not earlier ones were answered, one connection each, as a client
+// population would send them. Only ever to 127.0.0.1, where a forwarded guest port listens, or
+// to a UNIX socket that a forwarder pipes into a lab client namespace (test/lab/bridge.ts).
 //
-//   npx tsx test/lab/load.ts --port N --phases divergent:30:2,idle:10[,convergent:SECONDS:RATE]
+//   npx tsx test/lab/load.ts --port N|--socket-path PATH
+//     --phases divergent:30:2,idle:10[,convergent:SECONDS:RATE]
 //     [--max-requests N] [--timeout-ms MS] [--request-timeout-ms MS]
 //
 // prints the summary as JSON.
@@ -25,7 +27,9 @@ export type Phase =
 export type PhaseKind = Phase["kind"];
 
 export interface LoadOptions {
-  port: number;
+  /** Where the guest answers: a port on 127.0.0.1, or a UNIX socket; exactly one of them. */
+  port?: number;
+  socketPath?: string;
   phases: readonly Phase[];
   /** No more requests are sent in all than this. */
   maxRequests: number;
@@ -79,7 +83,10 @@ export function isWellFormedDivergent(body: string): boolean {
   return /^now at \d+ nsecs$/m.test(body) && UUID.test(body);
 }
 
-function get(port: number, path: string, timeoutMs: number): Promise<Outcome> {
+/** Where the requests go: node's http.request takes either. */
+type Target = { host: string; port: number } | { socketPath: string };
+
+function get(target: Target, path: string, timeoutMs: number): Promise<Outcome> {
   const started = performance.now();
   const signal = AbortSignal.timeout(Math.ceil(timeoutMs));
   const failure = (e?: NodeJS.ErrnoException): Outcome => ({
@@ -88,8 +95,7 @@ function get(port: number, path: string, timeoutMs: number): Promise<Outcome> {
   // The first of these calls to resolve counts.
   return new Promise((resolve) => {
     const req = request({
-      host: HOST,
-      port,
+      ...target,
       path,
       agent: false,
       headers: { connection: "close" },
@@ -133,7 +139,12 @@ function latencyOf(ms: number[]): Latency | null {
 
 function validate(opts: LoadOptions): void {
   const problems: string[] = [];
-  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65_535) {
+  if ((opts.port === undefined) === (opts.socketPath === undefined)) {
+    problems.push("either a port or a socketPath, not both or none");
+  } else if (
+    opts.port !== undefined &&
+    (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65_535)
+  ) {
     problems.push(`port ${opts.port} is not a TCP port`);
   }
   if (!Number.isInteger(opts.maxRequests) || opts.maxRequests < 0) {
@@ -169,6 +180,10 @@ function sleepUntil(t: number): Promise<void> {
 /** Runs the phases one after the other; ends at the first of: phases done, maxRequests, timeoutMs. */
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   validate(opts);
+  const target: Target =
+    opts.socketPath === undefined
+      ? { host: HOST, port: opts.port as number }
+      : { socketPath: opts.socketPath };
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const start = performance.now();
   const deadline = start + opts.timeoutMs;
@@ -228,7 +243,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         sent++;
         result.requests++;
         const timeoutMs = Math.max(1, Math.min(requestTimeoutMs, deadline - performance.now()));
-        pending.push(get(opts.port, path, timeoutMs).then(record));
+        pending.push(get(target, path, timeoutMs).then(record));
       }
     }
     if (phaseEnd > deadline) {
@@ -276,20 +291,24 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
       options: {
         port: { type: "string" },
+        "socket-path": { type: "string" },
         phases: { type: "string" },
         "max-requests": { type: "string" },
         "timeout-ms": { type: "string" },
         "request-timeout-ms": { type: "string" },
       },
     });
-    if (values.port === undefined || values.phases === undefined) {
-      throw new Error("--port and --phases are required");
+    if ((values.port === undefined) === (values["socket-path"] === undefined)) {
+      throw new Error("one of --port and --socket-path is required");
     }
+    if (values.phases === undefined) throw new Error("--phases is required");
     const phases = parsePhases(values.phases);
     const planned = phases.reduce((n, p) => n + plannedRequests(p), 0);
     const seconds = phases.reduce((s, p) => s + p.seconds, 0);
     opts = {
-      port: Number(values.port),
+      ...(values.port === undefined
+        ? { socketPath: values["socket-path"] as string }
+        : { port: Number(values.port) }),
       phases,
       maxRequests: Number(values["max-requests"] ?? planned),
       timeoutMs: Number(values["timeout-ms"] ?? seconds * 1000 + CLI_SLACK_MS),
@@ -301,7 +320,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`load: ${e instanceof Error ? e.message : e}\n`);
     process.stderr.write(
-      "usage: load.ts --port N --phases KIND:SECONDS[:RATE],... [--max-requests N] [--timeout-ms MS] [--request-timeout-ms MS]\n",
+      "usage: load.ts --port N|--socket-path PATH --phases KIND:SECONDS[:RATE],... [--max-requests N] [--timeout-ms MS] [--request-timeout-ms MS]\n",
     );
     return 2;
   }

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import type { ParamPatch } from "../../src/colo/params.js";
 import type { Libvirt } from "../../src/libvirt/api.js";
 import { LibvirtClient } from "../../src/libvirt/client.js";
-import { planPair } from "../../src/pair/plumbing.js";
+import { type NicPorts, type PairPorts, planPair } from "../../src/pair/plumbing.js";
 import { type PairSide, protect } from "../../src/pair/protect.js";
 import { type QemuInfo, qemuInfo } from "../../src/pair/qemu-info.js";
 import { run } from "../support/exec.js";
@@ -23,13 +23,7 @@ export interface LabSides {
   lv: Libvirt;
   primary: PairSide;
   secondary: PairSide;
-  ports: {
-    mirror: number;
-    compare: number;
-    compareIn: number;
-    compareOut: number;
-    migration: number;
-  };
+  ports: PairPorts;
   info: { primary: QemuInfo; secondary: QemuInfo };
   workaround: Workaround | undefined;
   teardown(): Promise<void>;
@@ -83,7 +77,7 @@ export async function distinctFreePorts(n: number): Promise<number[]> {
 /** The pair behind user networking, serving on a forwarded host port once it returns. */
 export async function startPair(opts: PairOptions): Promise<LabPair> {
   const port = await freePort();
-  const sides = await startSides(opts, undefined, async (primary) => {
+  const sides = await startSides(opts, [], async (primary) => {
     const name = primary.dom.name;
     await forwardPort(name, port);
     await waitUntil(
@@ -97,22 +91,32 @@ export async function startPair(opts: PairOptions): Promise<LabPair> {
 }
 
 /**
- * The pair with `nic` (an <interface>; default the guest's user-networking e1000), brought up to
- * COLO; `ready` runs then, and the pair is returned once it has.
+ * The pair with `nics` (<interface> elements; none: the guest's user-networking e1000), each
+ * with its own four ports, brought up to COLO; `ready` runs then, and the pair is returned once
+ * it has.
  */
 export async function startSides(
   opts: PairOptions,
-  nic: string | undefined,
+  nics: readonly string[],
   ready: (primary: PairSide) => Promise<void>,
 ): Promise<LabSides> {
   const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
   await startLibvirtd();
   const guest = await buildGuest();
   const name = `${TEST_DOMAIN_PREFIX}colo-${randomBytes(3).toString("hex")}`;
-  const [mirror, compare, compareIn, compareOut, migration] = (await distinctFreePorts(
-    5,
+  const more = Math.max(nics.length - 1, 0);
+  const [mirror, compare, compareIn, compareOut, migration, ...rest] = (await distinctFreePorts(
+    5 + 4 * more,
   )) as number[];
-  const ports = { mirror, compare, compareIn, compareOut, migration } as LabSides["ports"];
+  const moreNics = Array.from({ length: more }, (_, k) => {
+    const [m, c, i, o] = rest.slice(4 * k, 4 * k + 4) as number[];
+    return { mirror: m, compare: c, compareIn: i, compareOut: o } as NicPorts;
+  });
+  const ports = {
+    ...({ mirror, compare, compareIn, compareOut, migration } as PairPorts),
+    ...(more > 0 && { moreNics }),
+  };
+  const nic = nics.length > 0 ? nics.join("\n    ") : undefined;
   const plan = planPair(guestDomainXml({ name, ...guest, ...(nic && { nic }) }), {
     secondaryUri: "qemu:///system",
     address: "127.0.0.1",

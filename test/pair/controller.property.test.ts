@@ -228,7 +228,7 @@ describe("the pair controller, over random interleavings", () => {
     fc.assert(
       // With a replicated disk or without: its watch must keep out of the rest's way.
       fc.property(fc.array(step, { maxLength: 120 }), fc.constantFrom(0, 1), (steps, disks) => {
-        const d = Drive.primaryInColo({ warmup: 1 }, disks);
+        const d = Drive.primaryInColo({ warmup: 1 }, { disks });
         const w = new World(d);
         for (const s of steps) {
           w.run(s);

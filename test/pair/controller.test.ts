@@ -241,6 +241,21 @@ describe("the pair controller", () => {
     expect(d.count((o) => o.type === "work" && o.work.kind === "failover")).toBe(1);
   });
 
+  it("yanks every NIC's links to the secondary, and only those the pair has", () => {
+    const yanked = (nics?: number) => {
+      const d = Drive.primaryInColo({}, nics === undefined ? {} : { nics });
+      d.event("STOP");
+      d.advance(livenessOf(DEFAULT_PARAMS).checkpointMs + 1);
+      const [[, yank] = []] = d.qmp("yank");
+      return yank?.kind === "qmp" ? yank.args : undefined;
+    };
+    const links = (...ids: string[]) => ({
+      instances: [{ type: "migration" }, ...ids.map((id) => ({ type: "chardev", id }))],
+    });
+    expect(yanked()).toEqual(links("mirror0", "compare1"));
+    expect(yanked(2)).toEqual(links("mirror0", "compare1", "mirror0-nic1", "compare1-nic1"));
+  });
+
   it("finding 13: a checkpoint that does not end is a hang too", () => {
     const d = Drive.primaryInColo();
     d.event("STOP");

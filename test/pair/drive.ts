@@ -51,6 +51,12 @@ export function metadata(
   };
 }
 
+/** What the pair's plumbing has: replicated disks (their replicas are watched) and NICs. */
+export interface Plumbing {
+  disks?: number;
+  nics?: number;
+}
+
 export class Drive {
   readonly c: PairController;
   now = 1_000_000;
@@ -61,13 +67,12 @@ export class Drive {
   readonly answers = new Map<number, Answer>();
   private nextRequest = 1;
 
-  /** `disks`: replicated disks in the pair's plumbing. */
-  constructor(meta: HybridMetadata, disks = 0) {
+  constructor(meta: HybridMetadata, plumbing: Plumbing = {}) {
     this.c = new PairController({
       domain: meta.role === "primary" ? "web1" : "web1-secondary",
       uuid: "u",
       meta,
-      disks,
+      ...plumbing,
     });
   }
 
@@ -144,8 +149,8 @@ export class Drive {
   }
 
   /** A primary's agent that found its pair in COLO and reached the secondary. */
-  static primaryInColo(params: Partial<Params> = {}, disks = 0): Drive {
-    const d = Drive.primaryFound(IN_COLO, metadata("primary", params), undefined, disks);
+  static primaryInColo(params: Partial<Params> = {}, plumbing: Plumbing = {}): Drive {
+    const d = Drive.primaryFound(IN_COLO, metadata("primary", params), undefined, plumbing);
     d.settle();
     return d;
   }
@@ -158,9 +163,9 @@ export class Drive {
     state: PrimaryState,
     meta: HybridMetadata,
     before: (d: Drive) => void = () => undefined,
-    disks = 0,
+    plumbing: Plumbing = {},
   ): Drive {
-    const d = new Drive(meta, disks);
+    const d = new Drive(meta, plumbing);
     d.feed({ type: "start", qemu: "7.2.22" });
     d.done(
       d.one((w) => w.kind === "read-state"),

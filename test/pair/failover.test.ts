@@ -42,6 +42,26 @@ describe("failover", () => {
     expect(secondaryFailover(1)).toEqual([{ qmp: "nbd-server-stop" }, ...secondaryFailover(0)]);
   });
 
+  it("drops every NIC's plumbing: all colo-compares before their one IOThread, every redirector before its chardevs", () => {
+    const ids = (plan: readonly FailoverStep[], qmp: string) =>
+      plan.flatMap((s) => ("qmp" in s && s.qmp === qmp ? [s.args?.id] : []));
+    expect(ids(primaryFailover(0, 2), "object-del")).toEqual([
+      "comp0",
+      "comp0-nic1",
+      "iothread1",
+      "m0",
+      "redire0",
+      "redire1",
+      "m0-nic1",
+      "redire0-nic1",
+      "redire1-nic1",
+    ]);
+    const secondary = secondaryFailover(0, 2);
+    expect(ids(secondary, "object-del")).toEqual(["f2", "f1", "f2-nic1", "f1-nic1"]);
+    expect(ids(secondary, "chardev-remove")).toEqual(["red1", "red0", "red1-nic1", "red0-nic1"]);
+    expect(primaryFailover(1, 1)).toEqual(primaryFailover(1));
+  });
+
   it("goes on past what is already gone, and runs a primary left paused", async () => {
     let status = "paused";
     const lv = new FakeLibvirt(

@@ -386,7 +386,8 @@ describe("planPair: disks (block replication)", () => {
     <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></disk>`;
   const plan = planPair(plain(USER_NIC + DISK), { ...LOCAL, basePort: 9100 });
   const args = (xml: string) => config(xml).qemuArgs;
-  const DEVICE = "virtio-blk-pci,drive=colo-disk0,id=colo-vda,bus=pci.0,addr=0x7,bootindex=1";
+  const DEVICE =
+    '{"driver":"virtio-blk-pci","drive":"colo-disk0","id":"colo-vda","bus":"pci.0","addr":"0x7","bootindex":1}';
   const IMAGES = "/var/lib/colo-hybrid/images/p-secondary-vda";
 
   it("puts the primary's disk under a quorum, at its own PCI address, its commas doubled", () => {
@@ -443,7 +444,48 @@ describe("planPair: disks (block replication)", () => {
       "<memory>",
       "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><memory>",
     );
-    expect(args(planPair(q35, LOCAL).primary.xml)[3]).toContain(",bus=pcie.0,addr=0x7,");
+    expect(args(planPair(q35, LOCAL).primary.xml)[3]).toContain('"bus":"pcie.0","addr":"0x7"');
+  });
+
+  // The device properties libvirt 9.0 itself gives these disks (virsh domxml-to-native).
+  const onController = (bus: string, unit: number) =>
+    `<disk type='file' device='disk'><source file='/v/${bus}.img'/><target dev='sd${bus}' bus='${bus}'/>
+      <serial>s,1</serial><address type='drive' controller='0' bus='0' target='0' unit='${unit}'/></disk>`;
+  const CONTROLLERS =
+    "<controller type='scsi' index='0' model='virtio-scsi'/><controller type='sata' index='0'/>";
+  const withControllers = (machine: string) =>
+    plain(USER_NIC + CONTROLLERS + onController("scsi", 0) + onController("sata", 1)).replace(
+      "<memory>",
+      `<os><type arch='x86_64' machine='${machine}'>hvm</type></os><memory>`,
+    );
+  const devices = (xml: string) =>
+    args(xml)
+      .filter((_, i, all) => all[i - 1] === "-device")
+      .map((a) => JSON.parse(a));
+
+  it("puts a SCSI disk on its virtio-scsi controller and a SATA disk on its AHCI port, as libvirt does", () => {
+    const plan = planPair(withControllers("pc-i440fx-7.2"), LOCAL);
+    const expected = [
+      {
+        driver: "scsi-hd",
+        drive: "colo-disk0",
+        id: "colo-sdscsi",
+        bus: "scsi0.0",
+        channel: 0,
+        "scsi-id": 0,
+        lun: 0,
+        device_id: "drive-scsi0-0-0-0",
+        serial: "s,1",
+      },
+      { driver: "ide-hd", drive: "colo-disk1", id: "colo-sdsata", bus: "sata0.1", serial: "s,1" },
+    ];
+    for (const side of [plan.primary, plan.secondary]) {
+      expect(devices(side.xml)).toEqual(expected);
+      // The controllers stay in <devices>: libvirt makes them, our devices go on them.
+      expect(config(side.xml).controllers.map((c) => c.type)).toEqual(["scsi", "sata"]);
+    }
+    const q35 = planPair(withControllers("pc-q35-7.2"), LOCAL);
+    expect(devices(q35.primary.xml)[1]).toMatchObject({ driver: "ide-hd", bus: "ide.1" });
   });
 });
 
@@ -469,13 +511,10 @@ describe("secondaryMemoryProblem", () => {
 });
 
 describe("planPair: refusals", () => {
-  it("refuses a domain without a NIC, with two, or one whose packets pass QEMU by", () => {
-    const supported = "one <interface type='bridge'>, type='network' or type='user'";
+  it("refuses a domain without a NIC, or one whose packets pass QEMU by, naming it", () => {
+    const supported = "<interface type='bridge'>, type='network' or type='user'";
     expect(problems(plain(""))).toEqual([
-      `no NIC: COLO compares the two sides' network output, so the domain needs ${supported}`,
-    ]);
-    expect(problems(plain(USER_NIC + USER_NIC))).toEqual([
-      `2 NICs: COLO's filters are set up on one; give the domain exactly ${supported}`,
+      `no NIC: COLO compares the two sides' network output, so the domain needs one or more ${supported}`,
     ]);
     for (const [type, why] of [
       ["direct", /macvtap NIC delivers by MAC address/],
@@ -485,7 +524,7 @@ describe("planPair: refusals", () => {
     ] as const) {
       const [only, ...none] = problems(plain(`<interface type='${type}'/>`));
       expect(none).toEqual([]);
-      expect(only).toMatch(new RegExp(`^<interface type='${type}'> is not supported: `));
+      expect(only).toMatch(new RegExp(`^NIC 0: <interface type='${type}'> is not supported: `));
       expect(only).toMatch(why);
       expect(only).toMatch(new RegExp(`; use ${supported}$`));
     }
@@ -495,7 +534,7 @@ describe("planPair: refusals", () => {
     expect(
       problems(plain("<interface type='network'><source network='default'/></interface>")),
     ).toEqual([
-      "<interface type='network'> has no <mac address>: both sides must use one MAC address, so give it one",
+      "NIC 0: <interface type='network'> has no <mac address>: both sides must use one MAC address, so give it one",
     ]);
   });
 
@@ -527,9 +566,13 @@ describe("planPair: refusals", () => {
           ) +
           disk(
             "type='file' device='disk'",
-            "<source file='/v/f.img'/><target dev='sdf' bus='sata'/>",
+            "<source file='/v/f.img'/><target dev='hdf' bus='ide'/>",
           ) +
-          "<disk type='file' device='disk'><source file='/v/g.img'/><target dev='vdg' bus='virtio'/></disk>",
+          "<disk type='file' device='disk'><source file='/v/g.img'/><target dev='vdg' bus='virtio'/></disk>" +
+          "<disk type='file' device='disk'><source file='/v/h.img'/><target dev='sdh' bus='sata'/></disk>" +
+          "<controller type='scsi' index='0' model='lsilogic'/>" +
+          "<disk type='file' device='disk'><source file='/v/i.img'/><target dev='sdi' bus='scsi'/><address type='drive' controller='0' bus='0' target='0' unit='1'/></disk>" +
+          "<disk type='file' device='disk'><source file='/v/j.img'/><target dev='sdj' bus='sata'/><address type='drive' controller='1' bus='0' target='0' unit='0'/></disk>",
       ),
     );
     expect(found).toEqual([
@@ -537,15 +580,19 @@ describe("planPair: refusals", () => {
         /^disk sdz \(\/dev\/sdz\) cannot be replicated: a LUN passes SCSI commands/,
       ),
       expect.stringMatching(/^disk sdz .*<disk type='block'>: only file-backed images/),
-      expect.stringMatching(/^disk sdz .*bus 'scsi': only virtio-blk/),
       expect.stringMatching(
         /^disk vdb \(pool\/img\) cannot be replicated: a network disk is one image for both sides/,
       ),
       expect.stringMatching(/^disk vdc .*image format 'vmdk': raw and qcow2/),
       expect.stringMatching(/^disk vdd .*read-only/),
       expect.stringMatching(/^disk vde .*shared with other domains/),
-      expect.stringMatching(/^disk sdf .*bus 'sata'/),
+      expect.stringMatching(/^disk hdf .*bus 'ide': virtio-blk, virtio-scsi and SATA disks/),
       expect.stringMatching(/^disk vdg .*no PCI address: define the domain first/),
+      expect.stringMatching(/^disk sdh .*no drive address: define the domain first/),
+      expect.stringMatching(
+        /^disk sdi .*its SCSI controller 0 is model 'lsilogic': only virtio-scsi controllers/,
+      ),
+      expect.stringMatching(/^disk sdj .*the domain has no <controller type='sata' index='1'>/),
     ]);
   });
 
@@ -823,6 +870,20 @@ describe("planPair: refusals", () => {
       "-object with id 'f1' in <qemu:commandline>: the secondary's COLO plumbing defines " +
         "an object 'f1' too, and QEMU refuses to start with two objects of one id; rename it",
     ]);
+  });
+
+  it("refuses a <qemu:commandline> that turns the return-path capability on", () => {
+    const withGlobal = (value: string) =>
+      plain(USER_NIC, "qemu", ` xmlns:qemu='${QEMU_NS}'`).replace(
+        "</domain>",
+        `<qemu:commandline><qemu:arg value='-global'/><qemu:arg value='${value}'/></qemu:commandline></domain>`,
+      );
+    expect(problems(withGlobal("migration.x-return-path=on"))).toEqual([
+      "its <qemu:commandline> sets -global migration.x-return-path=on: COLO sends its checkpoint " +
+        "messages back over the migration stream itself, and the return-path thread would read " +
+        "them away; remove it",
+    ]);
+    expect(() => planPair(withGlobal("migration.x-return-path=off"), LOCAL)).not.toThrow();
   });
 
   it("refuses libvirt's IOThread 1, whose object id is colo-compare's IOThread's", () => {

@@ -54,7 +54,7 @@ describe("the controller's watch on the replicas", () => {
   };
 
   it("says a stalled replica is an error while it lasts, in COLO with disks", () => {
-    const d = Drive.primaryFound(IN_COLO, metadata("primary"), undefined, 1);
+    const d = Drive.primaryFound(IN_COLO, metadata("primary"), undefined, { disks: 1 });
     d.settle();
     look(d, 10, 9);
     look(d, 40, 9);

@@ -78,6 +78,24 @@ const WITH_DISK = BARE.replace(
     </disk>`,
 );
 const BRIDGED_QUEUES = bridged("\n      <driver queues='2' name='vhost'/>");
+/** A SCSI disk on its virtio-scsi controller and a SATA disk, the controllers staying. */
+const ON_CONTROLLERS = BARE.replace(
+  "</emulator>",
+  `</emulator>
+    <disk type='file' device='disk'>
+      <source file='/var/lib/libvirt/images/web-a.img'/>
+      <target dev='sda' bus='scsi'/>
+      <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <source file='/var/lib/libvirt/images/web-b.img'/>
+      <target dev='sdb' bus='sata'/>
+      <serial>web-b</serial>
+      <address type='drive' controller='0' bus='0' target='0' unit='1'/>
+    </disk>
+    <controller type='scsi' index='0' model='virtio-scsi'/>
+    <controller type='sata' index='0'/>`,
+);
 
 /** The XML as writeXml writes it: what pair remove gives back at best. */
 const written = (xml: string) => writeXml(parseXml(xml));
@@ -101,6 +119,7 @@ describe("planUnpair: the round trip", () => {
     ["a bridged virtio NIC, vhost-net left to libvirt", BRIDGED],
     ["a bridged virtio NIC with its own <driver>", BRIDGED_QUEUES],
     ["a replicated disk and a CD-ROM", WITH_DISK],
+    ["SCSI and SATA disks on their controllers", ON_CONTROLLERS],
   ])("gives back a domain with %s exactly", (_, plain) => {
     // libvirt writes MAC addresses in lower case, in the devices, not in the copy in our metadata.
     const [head, devices] = plumbed(plain, { secondaryName: "web-b", basePort: 9100 }).split(

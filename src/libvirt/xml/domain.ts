@@ -80,10 +80,35 @@ export interface Disk {
   bus: string | undefined;
   readonly: boolean;
   shareable: boolean;
-  /** <address type='pci'>, when it has one: where the guest sees the device. */
+  /** <address type='pci'>, when it has one: where the guest sees a virtio disk. */
   pci: PciAddress | undefined;
+  /** <address type='drive'>, when it has one: where the guest sees a SCSI or SATA disk. */
+  drive: DriveAddress | undefined;
+  /** <serial>: the guest sees it as the disk's serial number. */
+  serial: string | undefined;
+  /** A user-set <alias name="ua-..."/>. */
+  alias: string | undefined;
   /** <boot order=...>. */
   bootOrder: string | undefined;
+}
+
+/** A disk's place on its controller (<address type='drive'>), as numbers. */
+export interface DriveAddress {
+  controller: number;
+  bus: number;
+  target: number;
+  unit: number;
+}
+
+/** A <controller>: the bus a SCSI or SATA disk sits on. */
+export interface Controller {
+  /** "scsi", "sata", "pci", "usb", "virtio-serial", ... */
+  type: string;
+  index: number;
+  /** "virtio-scsi", "lsilogic", "pcie-root", ...; undefined leaves it to libvirt. */
+  model: string | undefined;
+  /** A user-set <alias name="ua-..."/>. */
+  alias: string | undefined;
 }
 
 /** A PCI address as libvirt writes it (hex strings: bus '0x00', slot '0x05'). */
@@ -215,6 +240,7 @@ export interface DomainConfig {
   memoryBytes: number | undefined;
   nics: Nic[];
   disks: Disk[];
+  controllers: Controller[];
   hostdevs: HostDevice[];
   filesystems: Filesystem[];
   shmems: Shmem[];
@@ -282,7 +308,16 @@ export function readDomainConfig(root: XmlElement): DomainConfig {
       readonly: child(d, "readonly") !== undefined,
       shareable: child(d, "shareable") !== undefined,
       pci: pciAddress(d),
+      drive: driveAddress(d),
+      serial: child(d, "serial")?.text.trim(),
+      alias: childAttr(d, "alias", "name"),
       bootOrder: childAttr(d, "boot", "order"),
+    })),
+    controllers: all("controller").map((c) => ({
+      type: attrValue(c, "type") ?? "",
+      index: Number(attrValue(c, "index") ?? "0"),
+      model: attrValue(c, "model"),
+      alias: childAttr(c, "alias", "name"),
     })),
     hostdevs: all("hostdev").map((h) => ({
       mode: attrValue(h, "mode") ?? "subsystem",
@@ -420,6 +455,18 @@ function pciAddress(el: XmlElement): PciAddress | undefined {
     bus: part("bus"),
     slot: part("slot"),
     function: part("function"),
+  };
+}
+
+function driveAddress(el: XmlElement): DriveAddress | undefined {
+  const address = child(el, "address");
+  if (address === undefined || attrValue(address, "type") !== "drive") return undefined;
+  const part = (name: string) => Number(attrValue(address, name) ?? "0");
+  return {
+    controller: part("controller"),
+    bus: part("bus"),
+    target: part("target"),
+    unit: part("unit"),
   };
 }
 
