@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup build lint format typecheck test check demo demo-stop demo-replay bench bench-agent clean install-hook
+.PHONY: all setup build lint format typecheck test check demo demo-stop demo-replay lab-hosts lab-hosts-stop bench bench-agent clean install-hook
 
 all: build
 
@@ -136,6 +136,16 @@ demo-stop:
 
 demo-replay: setup build
 	$(NODE_BIN)/tsx demo/main.ts replay
+
+# Two libvirt hosts on this machine (test/lab/hosts/, docs/lab-hosts.md), each in namespaces of
+# its own, reachable over qemu+ssh and qemu+tls; prints `NAME URI` per host (LAB_HOSTS=3 for three).
+# lab-hosts-stop removes everything they added; lab-hosts again replaces them.
+LAB_HOSTS ?= 2
+lab-hosts: setup
+	$(NODE_BIN)/tsx test/lab/hosts/main.ts start $(LAB_HOSTS)
+
+lab-hosts-stop:
+	$(NODE_BIN)/tsx test/lab/hosts/main.ts stop
 
 bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import type { Libvirt } from "../src/libvirt/api.js";
 import { primaryFailover, runFailover, secondaryFailover } from "../src/pair/failover.js";
 import type { PairSide } from "../src/pair/protect.js";
-import { bridgedNic, GUEST_ADDRESS, labBridge } from "../test/lab/bridge.js";
+import { bridgedNic, labBridge } from "../test/lab/bridge.js";
 import { startDiskPair } from "../test/lab/disk-pair.js";
 import { FIXED_BODY } from "../test/lab/guest.js";
 import { consoleLogPath } from "../test/lab/guest-domain.js";
@@ -51,12 +51,7 @@ const net = await labBridge(randomBytes(3).toString("hex"));
 /** One request: a write (its record's number) with a disk, else a fixed GET (0); undefined: failed. */
 const request = async (disk: boolean): Promise<number | undefined> => {
   try {
-    const out = await net.inClient("curl", [
-      "-sS",
-      "-m",
-      "5",
-      `http://${GUEST_ADDRESS}/cgi-bin/${disk ? "write" : "fixed"}`,
-    ]);
+    const out = await net.get(`/cgi-bin/${disk ? "write" : "fixed"}`, 5);
     if (!disk) return out === FIXED_BODY ? 0 : undefined;
     return /^\d+$/.test(out.trim()) ? Number(out.trim()) : undefined;
   } catch {

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import type { Libvirt } from "../src/libvirt/api.js";
 import type { PairSide } from "../src/pair/protect.js";
 import { installPolicy } from "../test/dbus/host.js";
-import { bridgedNic, GUEST_ADDRESS, labBridge } from "../test/lab/bridge.js";
+import { bridgedNic, labBridge } from "../test/lab/bridge.js";
 import { DISK_BYTES, startDiskPair, withDisk } from "../test/lab/disk-pair.js";
 import { buildGuest } from "../test/lab/guest.js";
 import { guestDomainXml } from "../test/lab/guest-domain.js";
@@ -36,12 +36,7 @@ const net = await labBridge(randomBytes(3).toString("hex"));
 const nic = bridgedNic(net.bridge, MAC);
 const write = async () => {
   try {
-    const out = await net.inClient("curl", [
-      "-sS",
-      "-m",
-      "10",
-      `http://${GUEST_ADDRESS}/cgi-bin/write`,
-    ]);
+    const out = await net.get("/cgi-bin/write");
     return /^\d+$/.test(out.trim());
   } catch {
     return false;
@@ -135,10 +130,7 @@ try {
       // Then the divergent load, until the agent goes passive, and idle until it is back.
       const t0 = performance.now();
       const since = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-      const divergent = () =>
-        net
-          .inClient("curl", ["-sS", "-m", "10", `http://${GUEST_ADDRESS}/cgi-bin/divergent`])
-          .catch(() => "");
+      const divergent = () => net.get("/cgi-bin/divergent").catch(() => "");
       while (!agent.output().includes("colo → passive") && performance.now() - t0 < 120_000)
         await divergent();
       console.log(

@@ -17,6 +17,7 @@ import {
   DEFAULT_BASE_PORT,
   DEFAULT_PRIMARY_URI,
   DEFAULT_QEMU_VERSION,
+  isLoopback,
   MORE_NICS_PORT_OFFSET,
   NIC_PORT_NAMES,
   PairError,
@@ -29,6 +30,7 @@ import {
 } from "../pair/plumbing.js";
 import { planUnpair, secondaryProblem, UnpairError, type UnpairPlan } from "../pair/unpair.js";
 import { CliError } from "./errors.js";
+import { localAddressToward } from "./local-address.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramPatch } from "./param-options.js";
 
 const DEFAULT_CONNECT = "qemu:///system";
@@ -53,12 +55,15 @@ go in /etc/colo-hybrid/hosts.conf.
 
   --secondary-uri URI      libvirt URI of the secondary's host, as this host reaches it
   --primary-uri URI        libvirt URI of this host, as the secondary's host reaches it
-                           (default ${DEFAULT_PRIMARY_URI})
+                           (default ${DEFAULT_PRIMARY_URI} on one host; across hosts, one of the
+                           secondary URI's kind at this host's address toward it)
   --secondary-name NAME    (default DOMAIN-secondary)
   --address ADDR           this host's address, where the secondary connects to the primary
-                           (default ${DEFAULT_ADDRESS})
+                           (default ${DEFAULT_ADDRESS} on one host; across hosts, the source
+                           address of this host's route to the secondary's)
   --incoming-address ADDR  where the secondary listens for the replication stream (default
-                           127.0.0.1 on one host, 0.0.0.0 across hosts)
+                           127.0.0.1 on one host; across hosts, the address the primary sends
+                           it to: the secondary's host, or its address in hosts.conf)
   --base-port P            the five TCP ports are P..P+4 (default ${DEFAULT_BASE_PORT}); with
                            disks a sixth, P+5, for NBD; each NIC after the first four more
                            from P+6 (the second NIC P+6..P+9, the third P+10..P+13, ...)
@@ -111,6 +116,26 @@ export async function pair(
   );
 }
 
+/**
+ * Across hosts, how the secondary's host reaches this one: this host's address toward it (its
+ * route's source address), where the primary's servers listen; and a URI of the same kind for
+ * the secondary's agent. Undefined on one host (also one reached over loopback), for a URI
+ * planPair refuses, or with no route.
+ */
+async function towardPeer(
+  secondaryUri: string,
+): Promise<{ address: string; primaryUri: string } | undefined> {
+  if (peerUriProblem(secondaryUri) !== undefined) return undefined;
+  const peer = parsePeerUri(secondaryUri);
+  if (peer.host === undefined) return undefined;
+  const address = await localAddressToward(replicationHost(secondaryUri));
+  // A peer reached over loopback is this host after all: qemu:///system reaches it back.
+  if (address === undefined || isLoopback(address)) return undefined;
+  const host = address.includes(":") ? `[${address}]` : address;
+  const user = peer.user === undefined ? "" : `${peer.user}@`;
+  return { address, primaryUri: `qemu+${peer.transport}://${user}${host}/system` };
+}
+
 async function create(
   args: string[],
   out: NodeJS.WritableStream,
@@ -139,11 +164,18 @@ async function create(
   const secondaryUri = values["secondary-uri"];
   if (secondaryUri === undefined) throw new CliError("pair create needs --secondary-uri URI");
   const connectUri = values.connect ?? DEFAULT_CONNECT;
+  const toward = await towardPeer(secondaryUri);
+  const address = values.address ?? toward?.address;
+  const primaryUri = values["primary-uri"] ?? toward?.primaryUri;
+  if (toward !== undefined && (values.address === undefined || values["primary-uri"] === undefined))
+    err.write(
+      `note: the secondary's host reaches this one at ${address} and its agent by ${primaryUri}, as this host's route to it says (--address, --primary-uri)\n`,
+    );
   const choices = {
     secondaryUri,
-    ...optional("primaryUri", values["primary-uri"]),
+    ...optional("primaryUri", primaryUri),
     ...optional("secondaryName", values["secondary-name"]),
-    ...optional("address", values.address),
+    ...optional("address", address),
     ...optional("incomingAddress", values["incoming-address"]),
     ...optional("basePort", number("--base-port", values["base-port"])),
     ...optional("ports", ports(values.ports)),

@@ -49,10 +49,6 @@ export function replicationHost(uri: string, hostsFile = HOSTS_CONF): string {
   return config.address ?? peer.host ?? "127.0.0.1";
 }
 
-/**
- * Where the primary sends the replication stream: replicationHost (loopback for this host) and
- * the pair's own port. Never the peer's XML, which whoever may define domains there can write.
- */
 /** Where the primary reaches the secondary's NBD server: the same host as the stream's. */
 export function nbdTarget(
   uri: string,
@@ -62,6 +58,10 @@ export function nbdTarget(
   return { host: replicationHost(uri, hostsFile), port };
 }
 
+/**
+ * Where the primary sends the replication stream: replicationHost (loopback for this host) and
+ * the pair's own port. Never the peer's XML, which whoever may define domains there can write.
+ */
 export function replicationTarget(uri: string, port: number, hostsFile = HOSTS_CONF): string {
   const host = replicationHost(uri, hostsFile);
   return `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`;

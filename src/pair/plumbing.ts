@@ -85,8 +85,8 @@ export interface PairChoices {
   address?: string;
   /**
    * Where the secondary listens for the replication stream (port M): loopback when both run on
-   * one host (where the primary's agent sends it), else 0.0.0.0 (with a warning: give the
-   * secondary's own address).
+   * one host (where the primary's agent sends it), else replicationHost, or 0.0.0.0 without one
+   * (with a warning: give the secondary's own address).
    */
   incomingAddress?: string;
   /**
@@ -205,7 +205,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
       `address '${address}' is not allowed: ${addressBad ?? "a wildcard"}; give the address at which the secondary reaches the primary's host`,
     );
   }
-  const incoming = choices.incomingAddress ?? (oneHost ? LOOPBACK : "0.0.0.0");
+  const incoming =
+    choices.incomingAddress ?? (oneHost ? LOOPBACK : (choices.replicationHost ?? "0.0.0.0"));
   const incomingBad = hostProblem(incoming);
   if (incomingBad !== undefined) {
     problems.push(`incoming address '${incoming}' is not allowed: ${incomingBad}`);
@@ -627,7 +628,7 @@ export function secondaryMemoryProblem(
   );
 }
 
-function isLoopback(address: string): boolean {
+export function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || address === "localhost";
 }
 

@@ -61,8 +61,7 @@ async function firstRarp(netns: string): Promise<{ frame: Promise<string> }> {
 describe("a COLO pair on a bridge", () => {
   let net: LabBridge;
   let pair: LabSides;
-  const get = async (path: string) =>
-    net.inClient("curl", ["-sS", "-m", "10", `http://${GUEST_ADDRESS}${path}`]);
+  const get = async (path: string) => net.get(path);
 
   beforeAll(async () => {
     net = await labBridge(randomBytes(3).toString("hex"));

@@ -35,6 +35,8 @@ export interface LabBridge {
   netns: string;
   /** Runs a command in the client's namespace. */
   inClient(cmd: string, args: readonly string[]): Promise<string>;
+  /** The guest's answer (SUBNET.15) to an HTTP GET of `path` from the client; throws on none. */
+  get(path: string, timeoutSeconds?: number): Promise<string>;
   /** A forwarder from a UNIX socket to the guest's port (SUBNET.15); it outlives this process. */
   forward(port: number): Promise<Forward>;
   /** Ends the forwarders, then removes the namespace, the veth pair and the bridge. */
@@ -151,10 +153,14 @@ export async function labBridge(tag: string, subnet = GUEST_SUBNET): Promise<Lab
     await close();
     throw e;
   }
+  const inClient = async (cmd: string, args: readonly string[]) =>
+    (await run("ip", ["netns", "exec", netns, cmd, ...args])).stdout;
   return {
     bridge,
     netns,
-    inClient: async (cmd, args) => (await run("ip", ["netns", "exec", netns, cmd, ...args])).stdout,
+    inClient,
+    get: (path, timeoutSeconds = 10) =>
+      inClient("curl", ["-sS", "-m", `${timeoutSeconds}`, `http://${subnet}.15${path}`]),
     forward: async (port) => {
       const f = await startForward(netns, `${subnet}.15`, port);
       forwards.push(f);

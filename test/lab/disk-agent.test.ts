@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../src/agent/agent.js";
 import { REPLICA_CHECK_MS } from "../../src/pair/controller.js";
 import { waitUntil } from "../support/wait.js";
-import { bridgedNic, GUEST_ADDRESS, type LabBridge, labBridge } from "./bridge.js";
+import { bridgedNic, type LabBridge, labBridge } from "./bridge.js";
 import { type DiskPair, startDiskPair } from "./disk-pair.js";
 
 const MINUTE = 60_000;
@@ -43,8 +43,7 @@ describe("the agent of a pair with a disk", () => {
       const a = agent;
       await waitUntil("the agent in COLO", () => a.status().colo === "colo", 2 * MINUTE, 200);
       expect(logs.join("\n")).toMatch(/starting replication to '.*-secondary'/);
-      const write = () =>
-        net.inClient("curl", ["-sS", "-m", "10", `http://${GUEST_ADDRESS}/cgi-bin/write`]);
+      const write = () => net.get("/cgi-bin/write");
       await waitUntil(
         "the guest to write",
         async () => /^\d+\n$/.test(await write().catch(() => "")),

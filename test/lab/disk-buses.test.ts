@@ -28,8 +28,7 @@ describe.each(DRILLS)("a pair with a $bus disk, its $killed killed", ({ bus, kil
   let net: LabBridge;
   let pair: DiskPair;
   let agent: Agent | undefined;
-  const get = (path: string) =>
-    net.inClient("curl", ["-sS", "-m", "10", `http://${GUEST_ADDRESS}${path}`]);
+  const get = (path: string) => net.get(path);
 
   beforeAll(async () => {
     net = await labBridge(randomBytes(3).toString("hex"));

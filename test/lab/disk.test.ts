@@ -43,8 +43,7 @@ describe("a guest with a disk and a bridged NIC, made a pair and protected by th
   let net: LabBridge;
   let definedXml: string;
   let acked = 0;
-  const get = async (path: string) =>
-    net.inClient("curl", ["-sS", "-m", "10", `http://${GUEST_ADDRESS}${path}`]);
+  const get = async (path: string) => net.get(path);
 
   beforeAll(async () => {
     await startLibvirtd();
