@@ -4,6 +4,7 @@ import type { Socket } from "node:net";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
 import { connectDirect } from "./direct-read.js";
+import { socketReason } from "./reasons.js";
 
 /** Where the local daemon listens: the modular virtqemud when it runs, else libvirtd. */
 export function localSocketPath(uri: LibvirtUri): string {
@@ -35,8 +36,9 @@ export function onAbort(signal: AbortSignal | undefined, onAbort: () => void): (
 }
 
 /**
- * Resolves with `socket` once `wait` calls `ready`. On `fail`, a socket error, `timeoutMs`
- * without either, or `signal` aborting, the socket is destroyed and the promise rejects.
+ * Resolves with `socket` once `wait` calls `ready`. On `fail`, a socket error (said as `reason`
+ * says it), `timeoutMs` without either, or `signal` aborting, the socket is destroyed and the
+ * promise rejects.
  */
 export function settled<S extends Socket>(
   socket: S,
@@ -44,6 +46,7 @@ export function settled<S extends Socket>(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   wait: (ready: () => void, fail: (e: LibvirtError) => void) => void,
+  reason: (e: NodeJS.ErrnoException) => string = socketReason,
 ): Promise<S> {
   return new Promise((resolve, reject) => {
     const fail = (e: LibvirtError) => {
@@ -57,7 +60,7 @@ export function settled<S extends Socket>(
       timeoutMs,
     );
     const done = onAbort(signal, () => fail(abandoned(what)));
-    const onError = (e: Error) => fail(new LibvirtError("connection", `${what}: ${e.message}`));
+    const onError = (e: Error) => fail(new LibvirtError("connection", `${what}: ${reason(e)}`));
     socket.once("error", onError);
     wait(() => {
       clearTimeout(timer);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { LibvirtError } from "../errors.js";
 import type { LibvirtUri } from "../uri.js";
+import { tlsReason } from "./reasons.js";
 import { settled } from "./socket.js";
 
 export interface PkiFiles {
@@ -71,19 +72,25 @@ export function openTls(
   // Nagle off: every frame is one write, and waiting to coalesce only delays a reply.
   socket.setNoDelay(true);
   const what = `TLS connection to ${host}:${port}`;
-  return settled(socket, what, timeoutMs, signal, (ready, fail) =>
-    socket.once("secureConnect", () => {
-      socket.once("readable", () => {
-        const status = socket.read(1) as Buffer | null;
-        if (status?.[0] === 1) ready();
-        else
-          fail(
-            new LibvirtError(
-              "connection",
-              `${what}: the server refused our certificate or address`,
-            ),
-          );
-      });
-    }),
+  return settled(
+    socket,
+    what,
+    timeoutMs,
+    signal,
+    (ready, fail) =>
+      socket.once("secureConnect", () => {
+        socket.once("readable", () => {
+          const status = socket.read(1) as Buffer | null;
+          if (status?.[0] === 1) ready();
+          else
+            fail(
+              new LibvirtError(
+                "connection",
+                `${what}: the server refused our certificate or address`,
+              ),
+            );
+        });
+      }),
+    (e) => tlsReason(e, host, files.ca),
   );
 }
