@@ -28,8 +28,9 @@ apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils gnu
   openssh-client dbus python3-libvirt
 # The COLO lab: its guest is Debian's kernel with a busybox initramfs, and gdb carries the
 # runtime workaround for QEMU 7.2's TCG bugs on the primary; bridged guests get a Linux bridge
-# (iproute2), clients (curl) in a network namespace, and tcpdump to see what reaches them.
-apt_install linux-image-amd64 busybox-static gdb xz-utils iproute2 curl tcpdump
+# (iproute2), clients (curl) in a network namespace, and tcpdump to see what reaches them;
+# the lab hosts' network faults are iptables rules in their namespaces.
+apt_install linux-image-amd64 busybox-static gdb xz-utils iproute2 curl tcpdump iptables
 # The agent's unit is checked with systemd-analyze; the Cockpit page is served by a real
 # cockpit-ws and driven in Debian's Chromium; the .deb and .rpm are built and linted here.
 apt_install systemd cockpit-ws cockpit-bridge chromium debhelper rpm rpmlint lintian fakeroot

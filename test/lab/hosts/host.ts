@@ -9,7 +9,7 @@ import { DAEMON_ENV, type RunOptions, type RunResult, run } from "../../support/
 import { isAlive } from "../../support/processes.js";
 import { acceptsConnection } from "../../support/sockets.js";
 import { waitUntil } from "../../support/wait.js";
-import type { HostLayout } from "./layout.js";
+import { type HostLayout, REPO_DIR } from "./layout.js";
 import type { ServerFiles } from "./pki.js";
 
 export const TLS_PORT = 16514;
@@ -134,13 +134,18 @@ export async function writeHostFiles(h: HostLayout, f: HostFiles): Promise<void>
 
 // Run in the new mount namespace, joined to the host's netns. It drops its copies of the
 // namespace files (they would keep other hosts' namespaces alive), then mounts the host's own.
+// With agents (dbus_aside and agent_log given), the system bus is carried into the new /run, and
+// /var/log/colo-hybrid is the host's own.
 const INIT = `set -eu
 ns_dir=$1; etc_upper=$2; etc_work=$3; lib_etc=$4; lib_lib=$5; lib_log=$6; lib_cache=$7; name=$8
+dbus_aside=$9; agent_log=\${10}
 umount -l "$ns_dir"
 if mountpoint -q /run/netns; then umount -l /run/netns; fi
 umount -l /sys
 mount -t sysfs sysfs /sys
+if [ -n "$dbus_aside" ]; then mount --bind /run/dbus "$dbus_aside"; fi
 mount -t tmpfs -o mode=0755 tmpfs /run
+if [ -n "$dbus_aside" ]; then mkdir /run/dbus; mount --move "$dbus_aside" /run/dbus; fi
 mkdir -p /run/libvirt /run/sshd /run/lock
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$etc_upper,workdir=$etc_work" /etc
@@ -148,17 +153,42 @@ mount --bind "$lib_etc" /etc/libvirt
 mount --bind "$lib_lib" /var/lib/libvirt
 mount --bind "$lib_log" /var/log/libvirt
 mount --bind "$lib_cache" /var/cache/libvirt
+if [ -n "$agent_log" ]; then
+  mkdir -p /var/log/colo-hybrid
+  mount --bind "$agent_log" /var/log/colo-hybrid
+fi
 hostname "$name"
 `;
 
-/** The host's mount and UTS namespaces (its netns exists already); nsDir is private. */
-export async function makeNamespaces(h: HostLayout, nsDir: string): Promise<void> {
+/**
+ * The host's mount and UTS namespaces (its netns exists already); nsDir is private. With
+ * `agents`, the system bus of this namespace is the host's too, and its agents log in a
+ * directory of its own.
+ */
+export async function makeNamespaces(h: HostLayout, nsDir: string, agents: boolean): Promise<void> {
   await writeFile(h.mntFile, "");
   await writeFile(h.utsFile, "");
+  if (agents) {
+    for (const d of [h.dbusAside, h.agentLog]) await dir(d, "0750");
+  }
   await run("unshare", [
     ...[`--mount=${h.mntFile}`, `--uts=${h.utsFile}`, "--propagation", "private"],
     ...["nsenter", `--net=/run/netns/${h.netns}`, "sh", "-c", INIT, "sh", nsDir],
     ...[h.etcUpper, h.etcWork, h.libvirtEtc, h.libvirtLib, h.libvirtLog, h.libvirtCache, h.name],
+    ...(agents ? [h.dbusAside, h.agentLog] : ["", ""]),
+  ]);
+}
+
+/**
+ * The product's hook for the checkout's bundles (dist/), as agent.test.ts installs it, in the
+ * host's own /etc/libvirt: its libvirtd runs it, and so starts its domains' agents.
+ */
+export async function installHook(h: HostLayout): Promise<void> {
+  await run("make", [
+    ...["-C", REPO_DIR, "--no-print-directory", "install-hook"],
+    `HOOKDIR=${join(h.libvirtEtc, "hooks", "qemu.d")}`,
+    `LIBDIR=${join(REPO_DIR, "dist")}`,
+    `NODE=${process.execPath}`,
   ]);
 }
 
@@ -234,8 +264,12 @@ export function processesIn(nsFiles: readonly string[]): number[] {
 }
 
 /** Ends every process of the host: SIGTERM, then SIGKILL for what is left after a while. */
-export async function killHostProcesses(h: HostLayout): Promise<void> {
-  const files = [`/run/netns/${h.netns}`, h.mntFile];
+export function killHostProcesses(h: HostLayout): Promise<void> {
+  return killProcessesIn(h.name, [`/run/netns/${h.netns}`, h.mntFile]);
+}
+
+/** Ends every process in these namespaces (`what` names them): SIGTERM, then SIGKILL. */
+export async function killProcessesIn(what: string, files: readonly string[]): Promise<void> {
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     for (const pid of processesIn(files)) {
       try {
@@ -246,7 +280,7 @@ export async function killHostProcesses(h: HostLayout): Promise<void> {
     }
     try {
       await waitUntil(
-        `the processes of ${h.name} to exit`,
+        `the processes of ${what} to exit`,
         () => processesIn(files).length === 0,
         10_000,
       );

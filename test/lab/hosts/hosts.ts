@@ -10,8 +10,13 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RunOptions, RunResult } from "../../support/exec.js";
 import { run } from "../../support/exec.js";
+import { ensureSystemBus } from "../../support/system-bus.js";
+import type { LabBridge } from "../bridge.js";
+import { undoAllFaults } from "./faults.js";
 import {
+  installHook,
   killHostProcesses,
+  killProcessesIn,
   makeHostKey,
   makeNamespaces,
   onHost,
@@ -20,6 +25,7 @@ import {
 } from "./host.js";
 import {
   CLIENT_PKI,
+  GUEST_BRIDGE,
   HOSTS_CONF_FILE,
   hostLayout,
   KNOWN_HOSTS,
@@ -29,7 +35,17 @@ import {
   NS_DIR,
   SSH_KEY,
 } from "./layout.js";
-import { addHostNetns, addLan, addRootLink, removeNetns, removeRootLink } from "./network.js";
+import {
+  addGuestLan,
+  addHostGuestBridge,
+  addHostNetns,
+  addLan,
+  addRootLink,
+  GUEST_LAN_CLIENT,
+  removeGuestLan,
+  removeNetns,
+  removeRootLink,
+} from "./network.js";
 import { makeLabPki } from "./pki.js";
 import { EMPTY_STATE, type LabState, readState, record } from "./state.js";
 
@@ -58,6 +74,16 @@ export interface LabHosts {
   sshKey: string;
   knownHosts: string;
   pkipath: string;
+  /** With guestLan. */
+  guestLan: GuestLan | undefined;
+}
+
+/** The guests' LAN: one L2 segment of every host's guest bridge and a client (10.0.2.2). */
+export interface GuestLan {
+  /** On each host, for <source bridge=...> (its own bridge, joined to the others'). */
+  bridge: string;
+  /** The client's namespace on the LAN, and its ways to the guest (10.0.2.15). */
+  client: Pick<LabBridge, "netns" | "inClient" | "get" | "forward">;
 }
 
 export interface LabHostsOptions {
@@ -65,6 +91,14 @@ export interface LabHostsOptions {
   count?: number;
   /** To wait for each host's daemons, ms. */
   timeoutMs?: number;
+  /** The guests' LAN (GuestLan). */
+  guestLan?: boolean;
+  /**
+   * Each host runs the product's agents: the hook for the checkout's bundles in its
+   * /etc/libvirt, this machine's system bus in its /run (bus names are per domain, so the hosts
+   * can share it), its own /var/log/colo-hybrid.
+   */
+  agents?: boolean;
 }
 
 /** hosts.conf sections for reaching `hosts` (by address: TLS clients must dial the IP). */
@@ -84,7 +118,7 @@ export async function startLabHosts(opts: LabHostsOptions = {}): Promise<LabHost
   await stopLabHosts();
   let state = record(EMPTY_STATE, {});
   try {
-    return await build(count, opts.timeoutMs ?? 60_000, (change) => {
+    return await build(count, opts, (change) => {
       state = record(state, change);
     });
   } catch (e) {
@@ -100,9 +134,12 @@ export async function startLabHosts(opts: LabHostsOptions = {}): Promise<LabHost
 
 async function build(
   count: number,
-  timeoutMs: number,
+  opts: LabHostsOptions,
   note: (change: Partial<LabState>) => void,
 ): Promise<LabHosts> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const agents = opts.agents === true;
+  if (agents) await ensureSystemBus();
   const layouts = Array.from({ length: count }, (_, i) => hostLayout(i));
   const pki = await makeLabPki(layouts);
   await mkdir(dirname(SSH_KEY), { recursive: true, mode: 0o700 });
@@ -134,6 +171,12 @@ async function build(
   await addLan();
   note({ rootLink: true });
   await addRootLink();
+  let guestLan: GuestLan | undefined;
+  if (opts.guestLan) {
+    note({ guestLan: true });
+    const { netns, inClient, get, forward } = await addGuestLan();
+    guestLan = { bridge: GUEST_BRIDGE, client: { netns, inClient, get, forward } };
+  }
 
   note({ hosts: layouts.map((_, i) => i) });
   const hosts = layouts.map((h) => {
@@ -161,7 +204,9 @@ async function build(
         authorizedKeys,
       });
       await addHostNetns(h);
-      await makeNamespaces(h, NS_DIR);
+      if (guestLan) await addHostGuestBridge(h);
+      if (agents) await installHook(h);
+      await makeNamespaces(h, NS_DIR, agents);
       await startDaemons(h, timeoutMs);
     }),
   );
@@ -174,6 +219,7 @@ async function build(
     sshKey: SSH_KEY,
     knownHosts: KNOWN_HOSTS,
     pkipath: CLIENT_PKI,
+    guestLan,
   };
 }
 
@@ -197,12 +243,18 @@ async function umount(path: string): Promise<void> {
 export async function stopLabHosts(): Promise<void> {
   const state = readState();
   if (state === undefined && !existsSync(LAB_DIR)) return;
-  const { hosts, lan, rootLink, nsDir } = state ?? EMPTY_STATE;
+  const { hosts, lan, rootLink, guestLan, nsDir } = state ?? EMPTY_STATE;
+  await undoAllFaults();
   for (const h of hosts.map(hostLayout)) {
     await killHostProcesses(h);
     await umount(h.mntFile);
     await umount(h.utsFile);
     await removeNetns(h.netns);
+  }
+  if (guestLan) {
+    // Forwarders the test left (SIGTERM: each removes its socket).
+    await killProcessesIn(GUEST_LAN_CLIENT, [`/run/netns/${GUEST_LAN_CLIENT}`]);
+    await removeGuestLan();
   }
   if (rootLink) await removeRootLink();
   if (lan) await removeNetns(LAN_NETNS);

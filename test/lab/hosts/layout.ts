@@ -1,8 +1,12 @@
 // Where the lab hosts live: their names and addresses, and the files of the lab under
 // build/lab-hosts/ (absolute: commands run "on" a host start at / in its mount namespace).
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BUILD_DIR } from "../../support/paths.js";
 
+/** The checkout (the hosts share it with this namespace). */
+export const REPO_DIR = dirname(BUILD_DIR.replace(/\/$/, ""));
+/** tsx, to run the lab's TypeScript on a host. */
+export const TSX_CLI = join(REPO_DIR, "node_modules", "tsx", "dist", "cli.mjs");
 export const LAB_DIR = join(BUILD_DIR, "lab-hosts");
 /** What start made, for stop (state.ts). */
 export const STATE_FILE = join(LAB_DIR, "state.json");
@@ -26,6 +30,14 @@ const SUBNET = "10.77.0";
 
 export const MAX_HOSTS = 3;
 
+/**
+ * The guests' LAN (startLabHosts({ guestLan: true })): a lab bridge with its client namespace
+ * (test/lab/bridge.ts, by this tag), in this namespace; each host's bridge for its guests' NICs,
+ * joined to it by a veth.
+ */
+export const GUEST_LAN_TAG = "labhosts";
+export const GUEST_BRIDGE = "br-guest";
+
 /** The names and paths of lab host number `i` (0, 1, 2: colo-lab-a, -b, -c). */
 export function hostLayout(i: number) {
   const letter = String.fromCharCode(97 + i);
@@ -38,6 +50,8 @@ export function hostLayout(i: number) {
     address: `${SUBNET}.${i + 1}`,
     /** Its veth's end on the LAN bridge; the host's end is eth0. */
     lanPort: `port-${letter}`,
+    /** Its veth's end on the guests' LAN (in this namespace); the host's end is on GUEST_BRIDGE. */
+    guestPort: `colo-guest-${letter}`,
     mntFile: join(NS_DIR, `${letter}.mnt`),
     utsFile: join(NS_DIR, `${letter}.uts`),
     dir,
@@ -49,6 +63,9 @@ export function hostLayout(i: number) {
     libvirtLib: join(dir, "libvirt-lib"),
     libvirtLog: join(dir, "libvirt-log"),
     libvirtCache: join(dir, "libvirt-cache"),
+    /** With agents: bind-mounted on /var/log/colo-hybrid; and where /run/dbus waits for /run. */
+    agentLog: join(dir, "colo-hybrid-log"),
+    dbusAside: join(dir, "dbus-aside"),
   };
 }
 

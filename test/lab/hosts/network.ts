@@ -3,7 +3,16 @@
 // firewall of this host's stands between two of them.
 import { existsSync } from "node:fs";
 import { run } from "../../support/exec.js";
-import { type HostLayout, LAN_BRIDGE, LAN_NETNS, ROOT_ADDRESS, ROOT_LINK } from "./layout.js";
+import { type LabBridge, labBridge, labBridgeNames, removeLabBridge } from "../bridge.js";
+import {
+  GUEST_BRIDGE,
+  GUEST_LAN_TAG,
+  type HostLayout,
+  LAN_BRIDGE,
+  LAN_NETNS,
+  ROOT_ADDRESS,
+  ROOT_LINK,
+} from "./layout.js";
 
 const ip = (...args: string[]) => run("ip", args);
 
@@ -53,4 +62,33 @@ export async function removeNetns(name: string): Promise<void> {
 
 export async function removeRootLink(): Promise<void> {
   if (linkExists(ROOT_LINK)) await ip("link", "del", ROOT_LINK);
+}
+
+/**
+ * The guests' LAN: a lab bridge in this namespace with its client (10.0.2.2, test/lab/bridge.ts),
+ * which every host's GUEST_BRIDGE joins (addHostGuestBridge), so that a guest keeps its address
+ * whichever host runs it.
+ */
+export function addGuestLan(): Promise<LabBridge> {
+  return labBridge(GUEST_LAN_TAG);
+}
+
+/** The client's netns, whose processes (forwarders) a stop ends before removeGuestLan. */
+export const GUEST_LAN_CLIENT = labBridgeNames(GUEST_LAN_TAG).netns;
+
+export function removeGuestLan(): Promise<void> {
+  return removeLabBridge(GUEST_LAN_TAG);
+}
+
+/**
+ * The host's bridge for its guests' NICs (libvirt plugs their taps into it), its uplink a veth
+ * to the guests' LAN; the veth goes with the host's netns.
+ */
+export async function addHostGuestBridge(h: HostLayout): Promise<void> {
+  const lan = labBridgeNames(GUEST_LAN_TAG).bridge;
+  await ip("link", "add", h.guestPort, "type", "veth", "peer", "name", "uplink", "netns", h.netns);
+  await ip("link", "set", h.guestPort, "master", lan, "up");
+  await ip("-n", h.netns, "link", "add", GUEST_BRIDGE, "type", "bridge");
+  await ip("-n", h.netns, "link", "set", "uplink", "master", GUEST_BRIDGE, "up");
+  await ip("-n", h.netns, "link", "set", GUEST_BRIDGE, "up");
 }

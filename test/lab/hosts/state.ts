@@ -10,11 +10,34 @@ export interface LabState {
   lan: boolean;
   /** ROOT_LINK was added. */
   rootLink: boolean;
+  /** The guests' LAN (network.ts, addGuestLan) was added. */
+  guestLan: boolean;
   /** Hosts by index whose netns, namespaces or daemons may exist. */
   hosts: number[];
+  /** Network faults that may be installed (faults.ts), each recorded before it is made. */
+  faults: FaultRecord[];
 }
 
-export const EMPTY_STATE: LabState = { nsDir: false, lan: false, rootLink: false, hosts: [] };
+/** What one fault on lab host `host` (by index) installed, for undoing it from any process. */
+export interface FaultRecord {
+  id: string;
+  host: number;
+  /** iptables rules in the host's netns: each the argv of `-A`, without it (chain first). */
+  rules: string[][];
+  /** The host's leg on the LAN bridge is down. */
+  linkDown?: boolean;
+  /** A delayer process (NFQUEUE) in the host's netns. */
+  pid?: number;
+}
+
+export const EMPTY_STATE: LabState = {
+  nsDir: false,
+  lan: false,
+  rootLink: false,
+  guestLan: false,
+  hosts: [],
+  faults: [],
+};
 
 export function readState(): LabState | undefined {
   if (!existsSync(STATE_FILE)) return undefined;
