@@ -151,6 +151,7 @@ bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts
 	$(NODE_BIN)/tsx bench/qmp-roundtrip.ts
 	$(NODE_BIN)/tsx bench/remote-qmp.ts
+	$(NODE_BIN)/tsx bench/host-faults.ts
 	$(NODE_BIN)/tsx bench/hook-latency.ts
 
 # The agent on live lab pairs (a few minutes each): hold latency, footprint, COLO vs hybrid,

@@ -43,6 +43,7 @@ import {
   addRootLink,
   GUEST_LAN_CLIENT,
   removeGuestLan,
+  removeHostGuestBridge,
   removeNetns,
   removeRootLink,
 } from "./network.js";
@@ -250,6 +251,7 @@ export async function stopLabHosts(): Promise<void> {
     await umount(h.mntFile);
     await umount(h.utsFile);
     await removeNetns(h.netns);
+    if (guestLan) await removeHostGuestBridge(h);
   }
   if (guestLan) {
     // Forwarders the test left (SIGTERM: each removes its socket).

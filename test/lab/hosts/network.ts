@@ -84,6 +84,15 @@ export function removeGuestLan(): Promise<void> {
  * The host's bridge for its guests' NICs (libvirt plugs their taps into it), its uplink a veth
  * to the guests' LAN; the veth goes with the host's netns.
  */
+/**
+ * The host's leg on the guests' LAN, from this side: a host's netns whose last process is gone
+ * can outlive its removal (orphaned TCP sockets of a partitioned pair still retransmitting), and
+ * with it this leg, which the next start would then fail to add.
+ */
+export async function removeHostGuestBridge(h: HostLayout): Promise<void> {
+  if (linkExists(h.guestPort)) await ip("link", "del", h.guestPort);
+}
+
 export async function addHostGuestBridge(h: HostLayout): Promise<void> {
   const lan = labBridgeNames(GUEST_LAN_TAG).bridge;
   await ip("link", "add", h.guestPort, "type", "veth", "peer", "name", "uplink", "netns", h.netns);
