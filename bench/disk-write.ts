@@ -12,8 +12,6 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { Libvirt } from "../src/libvirt/api.js";
-import type { PairSide } from "../src/pair/protect.js";
 import { installPolicy } from "../test/dbus/host.js";
 import { bridgedNic, labBridge } from "../test/lab/bridge.js";
 import { DISK_BYTES, startDiskPair, withDisk } from "../test/lab/disk-pair.js";
@@ -24,6 +22,7 @@ import { run } from "../test/support/exec.js";
 import { BUILD_DIR } from "../test/support/paths.js";
 import { TEST_DOMAIN_PREFIX, virsh } from "../test/support/services.js";
 import { waitUntil } from "../test/support/wait.js";
+import { idlePause } from "./support/idle-pause.js";
 import { startAgent } from "./support/lab-agent.js";
 
 const PERIOD = 1000;
@@ -64,24 +63,6 @@ async function workload(): Promise<Figures> {
 }
 
 /** STOP to RESUME on the primary for `ms` with no load: the pauses' median, ms. */
-async function idlePause(lv: Libvirt, primary: PairSide): Promise<number> {
-  const pauses: number[] = [];
-  let stop: number | undefined;
-  const subs = [
-    await lv.onQemuMonitorEvent(primary.dom, "STOP", (e) => {
-      stop = e.timestamp;
-    }),
-    await lv.onQemuMonitorEvent(primary.dom, "RESUME", (e) => {
-      if (stop !== undefined) pauses.push(e.timestamp - stop);
-      stop = undefined;
-    }),
-  ];
-  await new Promise((r) => setTimeout(r, IDLE_MS));
-  for (const s of subs) await s.close();
-  const s = pauses.sort((a, b) => a - b);
-  return s[s.length >> 1] ?? Number.NaN;
-}
-
 const show = (what: string, f: Figures) =>
   console.log(
     `${what}: median ${f.median} ms, p90 ${f.p90} ms, ${f.perSecond.toFixed(2)} writes/s`,
@@ -114,7 +95,7 @@ try {
   {
     const pair = await startDiskPair({ nic, period: PERIOD, log: () => undefined });
     try {
-      pauseDisk = await idlePause(pair.lv, pair.primary);
+      pauseDisk = await idlePause(pair.lv, pair.primary.dom, IDLE_MS);
       colo = await workload();
       show(`COLO (period ${PERIOD} ms)`, colo);
     } finally {
@@ -158,7 +139,7 @@ try {
       async () => undefined,
     );
     try {
-      pauseDiskless = await idlePause(pair.lv, pair.primary);
+      pauseDiskless = await idlePause(pair.lv, pair.primary.dom, IDLE_MS);
     } finally {
       await pair.teardown();
     }
