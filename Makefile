@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup build lint format typecheck test check demo demo-stop demo-replay lab-hosts lab-hosts-stop bench bench-agent clean install-hook
+.PHONY: all setup build lint format typecheck test check demo demo-stop demo-replay lab-hosts lab-hosts-stop bench bench-agent clean install-hook install-ocf
 
 all: build
 
@@ -41,6 +41,13 @@ dist/cockpit/index.js: $(shell find cockpit src/colo src/dbus -type f) package-l
 
 build: dist/cockpit/index.js
 
+# The Pacemaker resource agent ocf:colo-hybrid:colo, for the bundle in LIBDIR (as install-hook).
+OCFDIR := /usr/lib/ocf/resource.d/colo-hybrid
+install-ocf:
+	@[[ "$(NODE)$(LIBDIR)" =~ ^[A-Za-z0-9_./+-]+$$ ]] || { echo "NODE and LIBDIR: plain paths only" >&2; exit 1; }
+	sed -e 's|@NODE@|$(NODE)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' packaging/ocf/colo.in \
+	  | install -D -m 0755 /dev/stdin $(DESTDIR)$(OCFDIR)/colo
+
 .PHONY: install-cockpit
 PREFIX ?= /usr
 install-cockpit: dist/cockpit/index.js
@@ -54,7 +61,7 @@ install-cockpit: dist/cockpit/index.js
 .PHONY: install dist deb rpm
 UNITDIR := /usr/lib/systemd/system
 BUNDLES := dist/colo-hybrid.mjs dist/colo-hybrid-hook.mjs
-install: install-hook install-cockpit
+install: install-hook install-ocf install-cockpit
 	sed '1s|^#!/usr/bin/env node$$|#!$(NODE)|' dist/colo-hybrid.mjs \
 	  | install -D -m 0755 /dev/stdin $(DESTDIR)$(LIBDIR)/colo-hybrid.mjs
 	install -D -m 0644 -t $(DESTDIR)$(LIBDIR) dist/colo-hybrid-hook.mjs
@@ -127,9 +134,11 @@ check: setup lint typecheck test
 
 # The product on this host (demo/live.ts): its packages installed, a live COLO pair whose agents
 # the hook started, a load in phases, the Cockpit page; it stays up until demo-stop, which
-# removes all the demo added. demo-replay: the same load's checkpoints replayed through the policy.
+# removes all the demo added. ON=lab-hosts: the pair across two lab hosts (demo/site.ts).
+# demo-replay: the same load's checkpoints replayed through the policy.
+ON ?= this-host
 demo: setup build
-	$(NODE_BIN)/tsx demo/main.ts start
+	$(NODE_BIN)/tsx demo/main.ts start $(ON)
 
 demo-stop:
 	$(NODE_BIN)/tsx demo/main.ts stop
@@ -151,6 +160,7 @@ bench: setup
 	$(NODE_BIN)/tsx bench/policy-throughput.ts
 	$(NODE_BIN)/tsx bench/qmp-roundtrip.ts
 	$(NODE_BIN)/tsx bench/remote-qmp.ts
+	$(NODE_BIN)/tsx bench/remote-pause.ts
 	$(NODE_BIN)/tsx bench/host-faults.ts
 	$(NODE_BIN)/tsx bench/hook-latency.ts
 

@@ -1,46 +1,35 @@
-// `make demo`: the product as an admin would run it, on this host. The packages built here and
-// installed with apt-get (the hook, the agents' supervisor, the bus policy, the Cockpit page);
-// a guest as admins run them (a qcow2 disk on virtio-blk, a virtio NIC on a Linux bridge) made
-// a COLO pair with `colo-hybrid pair create`; both domains started, so that the hook starts
-// their agents; `colo-hybrid protect`, which copies the disk to the secondary; then a load in
-// phases (idle, divergent, convergent, idle) from a client namespace on the bridge, with the
-// primary's agent's own events printed as they come, beside the load's answers. cockpit-ws
-// serves the page on a loopback port. The pair stays up afterwards.
+// `make demo`: the product as an admin would run it, on this host or (`make demo ON=lab-hosts`)
+// across two lab hosts (demo/site.ts). The packages built here and installed with apt-get (the
+// hook, the agents' supervisor, the bus policy, the Cockpit page); a guest as admins run them (a
+// qcow2 disk on virtio-blk, a virtio NIC on a Linux bridge) made a COLO pair with `colo-hybrid
+// pair create`; both domains started, so that the hook starts their agents; `colo-hybrid
+// protect`, which copies the disk to the secondary; then a load in phases (idle, divergent,
+// convergent, idle) from a client namespace on the bridge, with the primary's agent's own events
+// printed as they come, beside the load's answers. cockpit-ws serves the page on a loopback
+// port. The pair stays up afterwards.
 import { existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentClient, type AgentEvent } from "../src/dbus/client.js";
 import { busNameForUuid } from "../src/dbus/names.js";
-import { LibvirtClient } from "../src/libvirt/client.js";
-import { poolName } from "../src/libvirt/images.js";
-import { DEFAULT_IMAGE_DIR } from "../src/pair/disks.js";
-import { qemuInfo } from "../src/pair/qemu-info.js";
-import { bridgedNic, GUEST_ADDRESS, type LabBridge, labBridge } from "../test/lab/bridge.js";
-import { DISK_BYTES, withDisk } from "../test/lab/disk-pair.js";
+import { bridgedNic, GUEST_ADDRESS } from "../test/lab/bridge.js";
+import { withDisk } from "../test/lab/disk-pair.js";
 import { buildGuest, FIXED_BODY } from "../test/lab/guest.js";
 import { guestDomainXml } from "../test/lab/guest-domain.js";
 import { type Phase, type PhaseKind, runLoad } from "../test/lab/load.js";
 import { distinctFreePorts } from "../test/lab/pair.js";
-import { applyTcgWorkaround } from "../test/lab/tcg-workaround.js";
 import { apt, deb, dpkgStatus, HOOK, NAMES, owner } from "../test/packaging/packages.js";
-import { DAEMON_ENV, run } from "../test/support/exec.js";
-import { startLibvirtd } from "../test/support/libvirtd.js";
-import { ensureSystemBus } from "../test/support/system-bus.js";
-import { virsh } from "../test/support/virsh.js";
+import { run } from "../test/support/exec.js";
 import { waitUntil } from "../test/support/wait.js";
 import { pageUrl, screenshotPage, serveCockpit } from "./cockpit.js";
-import { BRIDGE_TAG, COMMAND, DOMAIN, SECONDARY } from "./names.js";
+import { COMMAND, DOMAIN, SECONDARY } from "./names.js";
 import { elapsed, indent, say, step } from "./progress.js";
+import { type DemoSite, MAC, makeSite, type SiteKind } from "./site.js";
 import { DEMO_DIR, type DemoState, readState, writeState } from "./state.js";
 import { stop } from "./stop.js";
 
 export const SCREENSHOT = join(DEMO_DIR, "passive.png");
-/** The primary's own disk, and where pair create puts the secondary's images (in a pool). */
-const DISK = join(DEMO_DIR, `${DOMAIN}.qcow2`);
-const IMAGE_DIR = join(DEMO_DIR, "images");
-/** A lab MAC address: both sides of the pair share it on the bridge. */
-const MAC = "52:54:00:c0:10:de";
 /** COLO's period, and a short passive spell, so that the switches come within the phases. */
 const PARAMS = ["--colo-period", "3000", "--passive-count", "20"];
 /**
@@ -58,9 +47,6 @@ const PHASES: Phase[] = [
 const TICK_MS = 5000;
 /** Into the divergent phase, when the page's screenshot is taken (at the next passive spell). */
 const SCREENSHOT_AFTER_MS = 25_000;
-
-const installed = (args: string[], timeoutMs = 60_000) =>
-  run(COMMAND, args, { env: DAEMON_ENV, timeoutMs });
 
 async function installPackages(state: DemoState): Promise<void> {
   // The lab tests install a hook for the checkout's bundles at the same path.
@@ -149,65 +135,38 @@ async function runPhases(
   return modes;
 }
 
-export async function start(): Promise<void> {
+export async function start(kind: SiteKind = "this-host"): Promise<void> {
   if (readState() !== undefined) {
     say("a demo is already set up: removing it first");
     await stop();
   }
   const state: DemoState = { packages: false, domains: [] };
   writeState(state);
-  await step("starting the system bus and libvirtd", async () => {
-    await ensureSystemBus();
-    await startLibvirtd();
-  });
+  // Built before the lab hosts start: their hook runs the package's bundles.
   await installPackages(state);
-
+  const site = await makeSite(kind, state);
   const guest = await step("building the guest (Debian's kernel, a busybox initramfs)", buildGuest);
-  state.bridgeTag = BRIDGE_TAG;
-  writeState(state);
-  const net = await step(`making the lab bridge and its client's network namespace`, () =>
-    labBridge(BRIDGE_TAG),
-  );
-  say(`bridge ${net.bridge}, and on it the client's namespace ${net.netns}`);
-  state.disk = DISK;
-  writeState(state);
-  await step(`making the guest's disk, a ${DISK_BYTES / 2 ** 20} MiB qcow2 image`, async () => {
-    // QEMU's user passes through to the image.
-    await run("chmod", ["0755", DEMO_DIR]);
-    await run("qemu-img", ["create", "-q", "-f", "qcow2", DISK, String(DISK_BYTES)]);
-  });
-  const [mirror, compare, compareIn, compareOut, migration, nbd, cockpitPort] =
-    (await distinctFreePorts(7)) as [number, number, number, number, number, number, number];
-  state.domains = [SECONDARY, DOMAIN];
+  if (kind === "this-host") state.domains = [SECONDARY, DOMAIN];
   writeState(state);
   const xml = join(DEMO_DIR, `${DOMAIN}.xml`);
   writeFileSync(
     xml,
-    withDisk(guestDomainXml({ name: DOMAIN, ...guest, nic: bridgedNic(net.bridge, MAC) }), DISK),
+    withDisk(
+      guestDomainXml({ name: DOMAIN, ...guest, nic: bridgedNic(site.net.bridge, MAC) }),
+      site.disk,
+    ),
   );
-  await virsh(["define", xml]);
+  await site.onPrimary("virsh", ["define", xml]);
   say(
-    `defined ${DOMAIN}: a qcow2 disk on virtio-blk (${DISK}), a virtio NIC on bridge ${net.bridge}`,
+    `defined ${DOMAIN} on ${site.primaryHost}: a qcow2 disk on virtio-blk (${site.disk}), a virtio NIC on bridge ${site.net.bridge}`,
   );
-  state.imageDir = IMAGE_DIR;
-  state.pool = poolName(IMAGE_DIR, DEFAULT_IMAGE_DIR);
-  writeState(state);
-  const created = await step(`colo-hybrid pair create ${DOMAIN} --image-dir ${IMAGE_DIR}`, () =>
-    installed([
-      "pair",
-      "create",
-      DOMAIN,
-      "--secondary-uri",
-      "qemu:///system",
-      "--image-dir",
-      IMAGE_DIR,
-      "--ports",
-      [mirror, compare, compareIn, compareOut, migration, nbd].join(","),
-      ...PARAMS,
-    ]),
+  const create = ["pair", "create", DOMAIN, ...site.pairArgs, ...PARAMS];
+  const created = await step(`colo-hybrid ${create.join(" ")}`, () =>
+    site.onPrimary(COMMAND, create, { timeoutMs: 60_000 }),
   );
   process.stdout.write(indent(`${created.stderr}\n${created.stdout}`));
-  await protectAndLoad(state, net, cockpitPort);
+  const [cockpitPort] = (await distinctFreePorts(1)) as [number];
+  await protectAndLoad(state, site, cockpitPort);
 }
 
 /** The last "protect: syncing" line: how much of the disk the copy moved, and when. */
@@ -220,39 +179,42 @@ const lastSyncing = (stderr: string) =>
 /** Both domains started and protected, cockpit-ws, the load from the client; what to try. */
 async function protectAndLoad(
   state: DemoState,
-  net: LabBridge,
+  site: DemoSite,
   cockpitPort: number,
 ): Promise<void> {
+  const { net } = site;
   const client = await AgentClient.connect();
-  const lv = await LibvirtClient.connect("qemu:///system");
   try {
-    await step(`starting ${SECONDARY}, then ${DOMAIN}, both paused`, async () => {
-      await virsh(["start", SECONDARY, "--paused"]);
-      await virsh(["start", DOMAIN, "--paused"]);
-    });
-    const primary = await lv.lookupByName(DOMAIN);
-    const secondary = await lv.lookupByName(SECONDARY);
+    await step(
+      `starting ${SECONDARY} on ${site.secondaryHost}, then ${DOMAIN} on ${site.primaryHost}, both paused`,
+      async () => {
+        await site.onSecondary("virsh", ["start", SECONDARY, "--paused"]);
+        await site.onPrimary("virsh", ["start", DOMAIN, "--paused"]);
+      },
+    );
+    const uuidOn = async (on: DemoSite["onPrimary"], name: string) =>
+      (await on("virsh", ["domuuid", name])).stdout.trim();
+    const primaryUuid = await uuidOn(site.onPrimary, DOMAIN);
+    const secondaryUuid = await uuidOn(site.onSecondary, SECONDARY);
     await step("waiting for the hook to start both agents", () =>
       waitUntil(
         "both agents on the system bus",
         async () => {
           const uuids = (await client.agents()).map((a) => a.uuid);
-          return uuids.includes(primary.uuid) && uuids.includes(secondary.uuid);
+          return uuids.includes(primaryUuid) && uuids.includes(secondaryUuid);
         },
         60_000,
         250,
       ),
     );
-    // Lab only: QEMU 7.2 under TCG needs it on the primary before replication starts.
-    const info = await qemuInfo(lv, primary);
-    const workaround = await applyTcgWorkaround(DOMAIN, info, (l) => say(`lab: ${l}`));
+    const workaround = await site.tcgWorkaround((l) => say(`lab: ${l}`));
     if (workaround !== undefined) {
       state.gdbPid = workaround.gdbPid;
       writeState(state);
     }
     const protectedOut = await step(
       `colo-hybrid protect ${DOMAIN} (it copies the disk to the secondary first)`,
-      () => installed(["protect", DOMAIN], 180_000),
+      () => site.onPrimary(COMMAND, ["protect", DOMAIN], { timeoutMs: 180_000 }),
     );
     process.stdout.write(indent(`${lastSyncing(protectedOut.stderr)}\n${protectedOut.stdout}`));
     // The load runs here, in the host's namespace: a forwarder in the client's carries it.
@@ -285,7 +247,7 @@ async function protectAndLoad(
 
     let modes: string[];
     try {
-      modes = await runPhases(client, primary.uuid, forward.socketPath, cockpitPort);
+      modes = await runPhases(client, primaryUuid, forward.socketPath, cockpitPort);
     } finally {
       await forward.close();
       delete state.forwarder;
@@ -296,7 +258,7 @@ async function protectAndLoad(
     const times = (n: number) => (n === 1 ? "once" : `${n} times`);
     say(`the agent went passive ${times(passive)} and back to COLO ${times(back)}`);
     const next: [string, string][] = [
-      ["colo-hybrid list", "the agents on this host"],
+      ["colo-hybrid list", "the agents on the system bus"],
       [`colo-hybrid status ${DOMAIN}`, "the primary's agent in full"],
       [`colo-hybrid events ${DOMAIN}`, "follow it (Ctrl-C ends it)"],
       [
@@ -305,6 +267,7 @@ async function protectAndLoad(
       ],
       [`colo-hybrid set ${DOMAIN} enabled=false`, "hybrid mode off: COLO mode whatever the load"],
       [`colo-hybrid failover ${DOMAIN}`, "the primary leaves COLO and runs alone"],
+      ...site.tries,
       ["make demo-stop", "removes everything the demo added"],
     ];
     const width = Math.max(...next.map(([c]) => c.length)) + 2;
@@ -315,6 +278,5 @@ async function protectAndLoad(
     );
   } finally {
     client.close();
-    await lv.close();
   }
 }

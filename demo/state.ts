@@ -10,7 +10,9 @@ const STATE = join(DEMO_DIR, "state.json");
 export interface DemoState {
   /** The packages were installed by the demo (not there before it): demo-stop purges them. */
   packages: boolean;
-  /** Domains defined, secondary first. */
+  /** The pair runs on lab hosts, which demo-stop stops (and with them all that is on them). */
+  labHosts?: boolean;
+  /** Domains defined on this host, secondary first. */
   domains: string[];
   /** The lab bridge's tag (test/lab/bridge.ts): its bridge, veth pair and client namespace. */
   bridgeTag?: string;

@@ -1,10 +1,11 @@
 // `make demo-stop`: removes what the demo added, as its state says (demo/state.ts), and says so:
-// cockpit-ws and its session, the load's forwarder, both domains (their agents end with them) by
+// cockpit-ws and its session, the load's forwarder, the lab hosts (ON=lab-hosts), both domains (their agents end with them) by
 // `colo-hybrid pair remove` (which deletes the secondary's images), gdb, the primary's disk, the
 // image directory and its pool, the lab bridge and its client namespace, and the packages when
 // the demo installed them (the hook, the agents' supervisors, the bus policy, the page).
 import { existsSync, rmSync } from "node:fs";
 import { closeForward, labBridgeNames, removeLabBridge } from "../test/lab/bridge.js";
+import { stopLabHosts } from "../test/lab/hosts/hosts.js";
 import { HOOK, LIB, NAMES, purgeIfInstalled } from "../test/packaging/packages.js";
 import { DAEMON_ENV, run } from "../test/support/exec.js";
 import { startLibvirtd } from "../test/support/libvirtd.js";
@@ -59,6 +60,13 @@ export async function stop(): Promise<void> {
   if (forwarder !== undefined) {
     await step("stopping the load's forwarder", () => closeForward(forwarder));
     removed.push(`the forwarder on ${forwarder.socketPath}`);
+  }
+  if (state.labHosts) {
+    await step(
+      "stopping the lab hosts, and with them the pair, its agents, images and LAN",
+      stopLabHosts,
+    );
+    removed.push("the lab hosts with the pair on them");
   }
   if (state.domains.length > 0) {
     const undone = await step(`removing ${state.domains.join(" and ")}`, () =>

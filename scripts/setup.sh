@@ -35,6 +35,18 @@ apt_install linux-image-amd64 busybox-static gdb xz-utils iproute2 curl tcpdump 
 # cockpit-ws and driven in Debian's Chromium; the .deb and .rpm are built and linted here.
 apt_install systemd cockpit-ws cockpit-bridge chromium debhelper rpm rpmlint lintian fakeroot
 
+# The cluster the failover drills run on: corosync and Pacemaker on the lab hosts
+# (test/lab/hosts/cluster.ts); ocf-tester (resource-agents) checks our resource agent, its
+# meta-data with xmllint (libxml2-utils). A policy-rc.d that says 101 keeps their install from starting
+# them on this machine: Docker's images have one; elsewhere ours, for the install only.
+cluster=(pacemaker pacemaker-cli-utils corosync crmsh fence-agents resource-agents pcs libxml2-utils)
+if [ -e /usr/sbin/policy-rc.d ]; then apt_install "${cluster[@]}"; else
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt_install "${cluster[@]}"
+  rm -f /usr/sbin/policy-rc.d && trap - EXIT
+fi
+
 # npm packages, exactly as locked; again only when the lock changed.
 if [ ! -f node_modules/.setup-stamp ] || [ package-lock.json -nt node_modules/.setup-stamp ]; then
   say "npm ci"

@@ -8,6 +8,7 @@ import { PairError } from "../pair/plumbing.js";
 import { ProtectError } from "../pair/protect.js";
 import { AGENT_HELPS, events, failover, get, list, set, status } from "./agents.js";
 import { CliError } from "./errors.js";
+import { OCF_HELP, ocf } from "./ocf.js";
 import { PAIR_HELP, pair } from "./pair.js";
 import { paramsTable } from "./params-table.js";
 import { PROTECT_HELP, protectCommand } from "./protect.js";
@@ -31,6 +32,7 @@ commands:
   set DOMAIN K=V...  change an agent's parameters, all or nothing
   events DOMAIN      follow an agent: mode changes, checkpoints, COLO state, errors
   failover DOMAIN    this side of the pair leaves COLO and runs alone
+  ocf ACTION         the Pacemaker resource agent ocf:colo-hybrid:colo
   help [COMMAND]     this text, or a command's
 `;
 
@@ -41,6 +43,7 @@ const HELPS: ReadonlyMap<string, string> = new Map(
     pair: PAIR_HELP,
     protect: PROTECT_HELP,
     agent: AGENT_HELP,
+    ocf: OCF_HELP,
     ...AGENT_HELPS,
   }),
 );
@@ -78,6 +81,9 @@ async function run(argv: string[]): Promise<void> {
       return failover(args, out);
     case "agent":
       return runAgent(args);
+    case "ocf":
+      process.exitCode = await ocf(args);
+      return;
     case undefined:
     case "help":
     case "--help":

@@ -128,6 +128,10 @@ export interface Libvirt extends EventEmitter {
     xml: string | undefined,
     flags?: number,
   ): Promise<void>;
+  /** Starts a defined domain (virDomainCreateWithFlags); `paused`: VIR_DOMAIN_START_PAUSED. */
+  create(dom: DomainRef, opts?: { paused?: boolean }): Promise<void>;
+  /** Ends a running domain's QEMU at once (virDomainDestroy), as `virsh destroy` does. */
+  destroy(dom: DomainRef): Promise<void>;
   suspend(dom: DomainRef): Promise<void>;
   resume(dom: DomainRef): Promise<void>;
   /** Runs a QMP command; resolves with its "return", rejects with QmpError. */

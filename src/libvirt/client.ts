@@ -385,6 +385,21 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
     );
   }
 
+  async create(dom: DomainRef, opts: { paused?: boolean } = {}): Promise<void> {
+    const what = `starting '${dom.name}'`;
+    const flags = opts.paused ? START_PAUSED : 0;
+    await this.connection(what).call(
+      procedures.domainCreateWithFlags,
+      { dom: toWire(dom), flags },
+      what,
+    );
+  }
+
+  async destroy(dom: DomainRef): Promise<void> {
+    const what = `destroying '${dom.name}'`;
+    await this.connection(what).call(procedures.domainDestroy, { dom: toWire(dom) }, what);
+  }
+
   async suspend(dom: DomainRef): Promise<void> {
     const what = `suspending '${dom.name}'`;
     await this.connection(what).call(procedures.domainSuspend, { dom: toWire(dom) }, what);
@@ -645,3 +660,5 @@ export class LibvirtClient extends EventEmitter implements Libvirt {
 
 /** VIR_DOMAIN_METADATA_ELEMENT: an XML element of our own namespace. */
 const METADATA_ELEMENT = 2;
+/** VIR_DOMAIN_START_PAUSED. */
+const START_PAUSED = 1;

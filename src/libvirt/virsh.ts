@@ -225,6 +225,15 @@ export class VirshLibvirt extends EventEmitter implements Libvirt {
     );
   }
 
+  async create(dom: DomainRef, opts: { paused?: boolean } = {}): Promise<void> {
+    const paused = opts.paused ? ["--paused"] : [];
+    await this.run(["start", "--domain", dom.uuid, ...paused], `starting '${dom.name}'`);
+  }
+
+  async destroy(dom: DomainRef): Promise<void> {
+    await this.run(["destroy", "--domain", dom.uuid], `destroying '${dom.name}'`);
+  }
+
   async suspend(dom: DomainRef): Promise<void> {
     await this.run(["suspend", "--domain", dom.uuid], `suspending '${dom.name}'`);
   }

@@ -68,6 +68,8 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
   async setMetadata(): Promise<void> {
     this.metadataWrites++;
   }
+  async create(): Promise<void> {}
+  async destroy(): Promise<void> {}
   async suspend(): Promise<void> {}
   async resume(): Promise<void> {}
 

@@ -7,12 +7,11 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCREENSHOT } from "../../demo/live.js";
-import { BRIDGE_TAG, COMMAND, DOMAIN, SECONDARY } from "../../demo/names.js";
+import { BRIDGE_TAG, DOMAIN, SECONDARY } from "../../demo/names.js";
 import { type DemoState, readState } from "../../demo/state.js";
-import type { HistoryEntry } from "../../src/agent/status.js";
 import { launchBrowser } from "../cockpit/harness.js";
 import { dpkgStatus, HOOK, LIB, NAMES } from "../packaging/packages.js";
-import { DAEMON_ENV, run } from "../support/exec.js";
+import { run } from "../support/exec.js";
 import {
   commandLine,
   isAlive,
@@ -22,15 +21,13 @@ import {
 } from "../support/processes.js";
 import { virsh } from "../support/virsh.js";
 import { labBridgeNames } from "./bridge.js";
+import { demoTransitions, runDemo } from "./demo-run.js";
 
 const POLICY = "/usr/share/dbus-1/system.d/org.colo_hybrid.Agent.conf";
 const { bridge, netns } = labBridgeNames(BRIDGE_TAG);
 const qemuArgv = (name: string) =>
   commandLine(Number(readFileSync(`/run/libvirt/qemu/${name}.pid`, "utf8").trim())) ?? [];
-const demo = (command: "start" | "stop") =>
-  run(process.execPath, ["node_modules/tsx/dist/cli.mjs", "demo/main.ts", command], {
-    timeoutMs: 600_000,
-  });
+const demo = (command: "start" | "stop") => runDemo(command);
 
 describe("make demo", () => {
   let output = "";
@@ -88,9 +85,7 @@ describe("make demo", () => {
   });
 
   it("went passive under the divergent load and back to COLO, as the agent tells it", async () => {
-    const { stdout } = await run(COMMAND, ["status", DOMAIN, "--json"], { env: DAEMON_ENV });
-    const history = (JSON.parse(stdout) as { History: HistoryEntry[] }).History;
-    const transitions = history.filter((h) => h.kind === "transition").map((h) => h.message);
+    const transitions = await demoTransitions();
     expect(transitions.some((m) => m.startsWith("colo → passive"))).toBe(true);
     expect(transitions.some((m) => m.startsWith("passive → colo"))).toBe(true);
     expect(output).toMatch(/agent: mode colo → passive/);

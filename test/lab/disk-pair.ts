@@ -55,6 +55,9 @@ export function withDisk(domainXml: string, image: string, bus: DiskBus = "virti
   );
 }
 
+/** Runs a command here, or on a lab host (LabHost.run); `scratch` must be visible to both. */
+type Runner = (cmd: string, args: readonly string[]) => Promise<unknown>;
+
 /**
  * How many of the write workload's records, 1..n in order, a shut-off domain's image holds, and
  * whether the pattern qemu-io wrote at 1..5 MiB before the pair started is still there.
@@ -62,9 +65,10 @@ export function withDisk(domainXml: string, image: string, bus: DiskBus = "virti
 export async function recordsOn(
   image: string,
   scratch: string,
+  on: Runner = run,
 ): Promise<{ records: number; pattern: boolean }> {
   const file = join(scratch, "records.raw");
-  await run("qemu-img", ["convert", "-O", "raw", image, file]);
+  await on("qemu-img", ["convert", "-O", "raw", image, file]);
   const raw = readFileSync(file);
   rmSync(file);
   let n = 0;
@@ -73,8 +77,8 @@ export async function recordsOn(
 }
 
 /** The pattern recordsOn looks for, written into a fresh image. */
-export async function writePattern(image: string): Promise<void> {
-  await run("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 1M 4M", image]);
+export async function writePattern(image: string, on: Runner = run): Promise<void> {
+  await on("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 1M 4M", image]);
 }
 
 export async function startDiskPair(opts: {

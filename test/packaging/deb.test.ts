@@ -127,9 +127,13 @@ describe("the .deb, installed", () => {
       .map((path) => ({ path, dir: statSync(path).isDirectory() }));
   }, 300_000);
 
-  it("puts the hook, the unit, the bus policy, the man pages and the page in their places", async () => {
+  it("puts the hook, the resource agent, the unit, the bus policy, the man pages and the page in their places", async () => {
     expect(statSync(HOOK).mode & 0o111).toBe(0o111);
     expect(readFileSync(HOOK, "utf8")).toContain(`${LIB}/colo-hybrid-hook.mjs`);
+    // Pacemaker's resource agent ocf:colo-hybrid:colo, for the installed command.
+    const ocf = "/usr/lib/ocf/resource.d/colo-hybrid/colo";
+    expect(statSync(ocf).mode & 0o111).toBe(0o111);
+    expect(readFileSync(ocf, "utf8")).toContain(`${LIB}/colo-hybrid.mjs ocf`);
     const { stdout: conffiles } = await run("dpkg-query", [
       "-W",
       dpkgField("Conffiles"),

@@ -148,6 +148,14 @@ export const procedures = {
     xdr.struct({ state: xdr.int, reason: xdr.int }),
   ),
   domainSuspend: procedure(REMOTE, 34, xdr.struct(dom), xdr.void, true),
+  domainCreateWithFlags: procedure(
+    REMOTE,
+    196,
+    xdr.struct({ ...dom, flags: xdr.uint }),
+    xdr.struct(dom),
+    true,
+  ),
+  domainDestroy: procedure(REMOTE, 12, xdr.struct(dom), xdr.void, true),
   domainResume: procedure(REMOTE, 28, xdr.struct(dom), xdr.void, true),
   domainSetMetadata: procedure(
     REMOTE,

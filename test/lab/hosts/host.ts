@@ -24,7 +24,8 @@ export function onHost(
   return run("nsenter", [...nsenterArgs(h), "--", cmd, ...args], opts);
 }
 
-const nsenterArgs = (h: HostLayout) => [
+/** nsenter's arguments that put a command on the host. */
+export const nsenterArgs = (h: HostLayout) => [
   `--net=/run/netns/${h.netns}`,
   `--mount=${h.mntFile}`,
   `--uts=${h.utsFile}`,
@@ -86,12 +87,17 @@ export async function makeHostKey(h: HostLayout): Promise<string> {
   return readFileSync(`${key}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
 }
 
-/** The layers' contents: /etc's upper layer, and the private libvirt directories. */
+/**
+ * The layers' contents: /etc's upper layer, and the private libvirt directories. /var/lib is an
+ * overlay too, so that what the product keeps there (the secondary's images) is the host's own.
+ */
 export async function writeHostFiles(h: HostLayout, f: HostFiles): Promise<void> {
   const etc = (p: string) => join(h.etcUpper, p);
   // The overlay's root takes the upper layer's owner and mode.
   await dir(h.etcUpper, "0755");
   await dir(h.etcWork, "0755");
+  await dir(h.varLibUpper, "0755");
+  await dir(h.varLibWork, "0755");
   await write(etc("ssh/sshd_config"), sshdConfig(h));
   await write(etc("ssh/lab_authorized_keys"), f.authorizedKeys, 0o600);
   await write(etc("ssh/ssh_known_hosts"), f.knownHosts);
@@ -138,7 +144,7 @@ export async function writeHostFiles(h: HostLayout, f: HostFiles): Promise<void>
 // /var/log/colo-hybrid is the host's own.
 const INIT = `set -eu
 ns_dir=$1; etc_upper=$2; etc_work=$3; lib_etc=$4; lib_lib=$5; lib_log=$6; lib_cache=$7; name=$8
-dbus_aside=$9; agent_log=\${10}
+dbus_aside=$9; agent_log=\${10}; var_lib_upper=\${11}; var_lib_work=\${12}
 umount -l "$ns_dir"
 if mountpoint -q /run/netns; then umount -l /run/netns; fi
 umount -l /sys
@@ -149,6 +155,7 @@ if [ -n "$dbus_aside" ]; then mkdir /run/dbus; mount --move "$dbus_aside" /run/d
 mkdir -p /run/libvirt /run/sshd /run/lock
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$etc_upper,workdir=$etc_work" /etc
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$var_lib_upper,workdir=$var_lib_work" /var/lib
 mount --bind "$lib_etc" /etc/libvirt
 mount --bind "$lib_lib" /var/lib/libvirt
 mount --bind "$lib_log" /var/log/libvirt
@@ -176,19 +183,30 @@ export async function makeNamespaces(h: HostLayout, nsDir: string, agents: boole
     ...["nsenter", `--net=/run/netns/${h.netns}`, "sh", "-c", INIT, "sh", nsDir],
     ...[h.etcUpper, h.etcWork, h.libvirtEtc, h.libvirtLib, h.libvirtLog, h.libvirtCache, h.name],
     ...(agents ? [h.dbusAside, h.agentLog] : ["", ""]),
+    ...[h.varLibUpper, h.varLibWork],
   ]);
 }
 
+/** Where the hook's bundles are, and the node that runs them (make install-hook's LIBDIR, NODE). */
+export interface HookBundles {
+  libDir: string;
+  node: string;
+}
+
 /**
- * The product's hook for the checkout's bundles (dist/), as agent.test.ts installs it, in the
- * host's own /etc/libvirt: its libvirtd runs it, and so starts its domains' agents.
+ * The product's hook, for the checkout's bundles (dist/) as agent.test.ts installs it unless
+ * told others, in the host's own /etc/libvirt: its libvirtd runs it, and so starts its domains'
+ * agents.
  */
-export async function installHook(h: HostLayout): Promise<void> {
+export async function installHook(
+  h: HostLayout,
+  bundles: HookBundles = { libDir: join(REPO_DIR, "dist"), node: process.execPath },
+): Promise<void> {
   await run("make", [
     ...["-C", REPO_DIR, "--no-print-directory", "install-hook"],
     `HOOKDIR=${join(h.libvirtEtc, "hooks", "qemu.d")}`,
-    `LIBDIR=${join(REPO_DIR, "dist")}`,
-    `NODE=${process.execPath}`,
+    `LIBDIR=${bundles.libDir}`,
+    `NODE=${bundles.node}`,
   ]);
 }
 
@@ -197,7 +215,7 @@ export async function installHook(h: HostLayout): Promise<void> {
  * exit. Its output goes to a file and it inherits no other descriptor: a pipe it held would
  * keep whoever waits for EOF on it (a test runner, make) waiting for good.
  */
-async function startDaemon(h: HostLayout, argv: string[]): Promise<void> {
+export async function startDaemon(h: HostLayout, argv: string[]): Promise<void> {
   const what = argv[0]?.split("/").at(-1) ?? "";
   const log = join(h.dir, `${what}.out`);
   const fd = openSync(log, "a");
@@ -268,20 +286,35 @@ export function killHostProcesses(h: HostLayout): Promise<void> {
   return killProcessesIn(h.name, [`/run/netns/${h.netns}`, h.mntFile]);
 }
 
-/** Ends every process in these namespaces (`what` names them): SIGTERM, then SIGKILL. */
-export async function killProcessesIn(what: string, files: readonly string[]): Promise<void> {
-  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
-    for (const pid of processesIn(files)) {
+/**
+ * Ends every process in these namespaces (`what` names them): SIGTERM, then SIGKILL; or, with
+ * `signals` ["SIGKILL"], at once, as a power cut would.
+ */
+export async function killProcessesIn(
+  what: string,
+  files: readonly string[],
+  signals: readonly ("SIGTERM" | "SIGKILL")[] = ["SIGTERM", "SIGKILL"],
+): Promise<void> {
+  const kill = (pids: number[], signal: NodeJS.Signals) => {
+    for (const pid of pids) {
       try {
         process.kill(pid, signal);
       } catch {
         // Gone meanwhile.
       }
     }
+  };
+  for (const signal of signals) {
+    kill(processesIn(files), signal);
     try {
       await waitUntil(
         `the processes of ${what} to exit`,
-        () => processesIn(files).length === 0,
+        () => {
+          const left = processesIn(files);
+          // A supervisor (pacemakerd) may have forked a new child before its own SIGKILL.
+          if (signal === "SIGKILL") kill(left, signal);
+          return left.length === 0;
+        },
         10_000,
       );
       return;

@@ -12,8 +12,10 @@ import type { RunOptions, RunResult } from "../../support/exec.js";
 import { run } from "../../support/exec.js";
 import { ensureSystemBus } from "../../support/system-bus.js";
 import type { LabBridge } from "../bridge.js";
+import { killClusterDaemons } from "./cluster.js";
 import { undoAllFaults } from "./faults.js";
 import {
+  type HookBundles,
   installHook,
   killHostProcesses,
   killProcessesIn,
@@ -95,11 +97,13 @@ export interface LabHostsOptions {
   /** The guests' LAN (GuestLan). */
   guestLan?: boolean;
   /**
-   * Each host runs the product's agents: the hook for the checkout's bundles in its
-   * /etc/libvirt, this machine's system bus in its /run (bus names are per domain, so the hosts
-   * can share it), its own /var/log/colo-hybrid.
+   * Each host runs the product's agents: the hook for the checkout's bundles (or those `hook`
+   * names) in its /etc/libvirt, this machine's system bus in its /run (bus names are per domain,
+   * so the hosts can share it), its own /var/log/colo-hybrid.
    */
   agents?: boolean;
+  /** The bundles the hook runs, and with which node: the packages' for the demo. */
+  hook?: HookBundles;
 }
 
 /** hosts.conf sections for reaching `hosts` (by address: TLS clients must dial the IP). */
@@ -206,7 +210,7 @@ async function build(
       });
       await addHostNetns(h);
       if (guestLan) await addHostGuestBridge(h);
-      if (agents) await installHook(h);
+      if (agents) await installHook(h, opts.hook);
       await makeNamespaces(h, NS_DIR, agents);
       await startDaemons(h, timeoutMs);
     }),
@@ -246,6 +250,7 @@ export async function stopLabHosts(): Promise<void> {
   if (state === undefined && !existsSync(LAB_DIR)) return;
   const { hosts, lan, rootLink, guestLan, nsDir } = state ?? EMPTY_STATE;
   await undoAllFaults();
+  await killClusterDaemons(hosts.map(hostLayout));
   for (const h of hosts.map(hostLayout)) {
     await killHostProcesses(h);
     await umount(h.mntFile);

@@ -58,6 +58,9 @@ export function hostLayout(i: number) {
     /** The upper layer of its /etc overlay, and the overlay's work directory. */
     etcUpper: join(dir, "etc"),
     etcWork: join(dir, "etc.work"),
+    /** The upper layer of its /var/lib overlay (the secondary's images go there), and its work dir. */
+    varLibUpper: join(dir, "var-lib"),
+    varLibWork: join(dir, "var-lib.work"),
     /** Bind-mounted on /etc/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt. */
     libvirtEtc: join(dir, "libvirt-etc"),
     libvirtLib: join(dir, "libvirt-lib"),

@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { AgentClient } from "../../../src/dbus/client.js";
 import { busNameForUuid } from "../../../src/dbus/names.js";
 import type { AgentProperties } from "../../../src/dbus/values.js";
+import { DEFAULT_IMAGE_DIR } from "../../../src/pair/disks.js";
 import { installPolicy } from "../../dbus/host.js";
 import { TEST_DOMAIN_PREFIX } from "../../support/domains.js";
 import type { RunResult } from "../../support/exec.js";
 import { waitUntil } from "../../support/wait.js";
 import { bridgedNic, GUEST_ADDRESS } from "../bridge.js";
+import { DISK_BYTES, withDisk, writePattern } from "../disk-pair.js";
 import { buildGuest, FIXED_BODY } from "../guest.js";
 import { guestDomainXml } from "../guest-domain.js";
 import {
@@ -37,6 +39,21 @@ export interface HostsPairOptions {
   basePort: number;
   /** Where the bring-up's lines go. */
   log: (line: string) => void;
+  /**
+   * A qcow2 disk on virtio-blk, in A's /var/lib/libvirt/images with recordsOn's pattern written;
+   * pair create makes the secondary's images on B, protect copies it there over NBD.
+   */
+  disk?: boolean;
+  /** Lab hosts: 2 (default), or 3 for a cluster's third vote (colo-lab-c). */
+  hosts?: 2 | 3;
+}
+
+/** The disk's images, as paths on their hosts. */
+export interface HostsPairImages {
+  /** On A. */
+  primary: string;
+  /** On B: what the secondary runs on after a takeover. */
+  secondaryBase: string;
 }
 
 export interface HostsPair {
@@ -53,6 +70,8 @@ export interface HostsPair {
   secondaryBus: string;
   primaryUuid: string;
   secondaryUuid: string;
+  /** With `disk`. */
+  images?: HostsPairImages;
   /** What `pair create` said. */
   created: string;
   /** How long `protect` took, ms. */
@@ -78,7 +97,7 @@ export async function startHostsPair(opts: HostsPairOptions): Promise<HostsPair>
     await removePolicy();
   };
   try {
-    const lab = await startLabHosts({ guestLan: true, agents: true });
+    const lab = await startLabHosts({ count: opts.hosts ?? 2, guestLan: true, agents: true });
     const [a, b] = lab.hosts as [LabHost, LabHost];
     const lan = lab.guestLan as GuestLan;
     client = await AgentClient.connect();
@@ -87,11 +106,24 @@ export async function startHostsPair(opts: HostsPairOptions): Promise<HostsPair>
     const colo = (host: LabHost, args: readonly string[]) =>
       host.run(process.execPath, [COMMAND, ...args], { timeoutMs: 3 * MINUTE });
 
-    // The plain domain on A, as its admin has it: a virtio NIC on the host's guest bridge.
+    // The plain domain on A, as its admin has it: a virtio NIC on the host's guest bridge, and
+    // maybe a disk in the host's image directory.
     const guest = await buildGuest();
+    const plainXml = guestDomainXml({ name, ...guest, nic: bridgedNic(lan.bridge, MAC) });
+    const images = opts.disk
+      ? {
+          primary: `/var/lib/libvirt/images/${name}.qcow2`,
+          secondaryBase: `${DEFAULT_IMAGE_DIR}/${secondaryName}-vda-base.qcow2`,
+        }
+      : undefined;
+    if (images) {
+      await a.run("qemu-img", ["create", "-q", "-f", "qcow2", images.primary, `${DISK_BYTES}`]);
+      await writePattern(images.primary, a.run);
+      await a.run("chown", ["libvirt-qemu:kvm", images.primary]);
+    }
     // In the lab's directory: the stop removes it.
     const xmlFile = join(LAB_DIR, `${name}.xml`);
-    await writeFile(xmlFile, guestDomainXml({ name, ...guest, nic: bridgedNic(lan.bridge, MAC) }));
+    await writeFile(xmlFile, images ? withDisk(plainXml, images.primary) : plainXml);
     await a.run("virsh", ["define", xmlFile]);
     const create = await colo(a, [
       ...["pair", "create", name, "--secondary-uri", b.tlsUri],
@@ -135,6 +167,7 @@ export async function startHostsPair(opts: HostsPairOptions): Promise<HostsPair>
       secondaryBus: busNameForUuid(secondaryUuid),
       primaryUuid,
       secondaryUuid,
+      ...(images && { images }),
       created,
       protectedAfterMs,
       props: (bus = primaryBus) => agents.properties(bus),

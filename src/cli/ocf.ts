@@ -1,0 +1,308 @@
+// `colo-hybrid ocf ACTION`: the resource agent ocf:colo-hybrid:colo (packaging/ocf/colo is its
+// front, which Pacemaker runs). It observes this node's side of the pair through its own
+// libvirtd, lets src/ocf/decide.ts decide, carries the plan out, sets the promotion score, and
+// exits with the OCF code. A failover goes through the side's agent when it runs (it knows
+// whether it holds its QEMU), else straight to QEMU with the agent's own plan.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { AgentClient } from "../dbus/client.js";
+import { busNameForUuid } from "../dbus/names.js";
+import type { DomainRef, Libvirt } from "../libvirt/api.js";
+import { connectLibvirt } from "../libvirt/connect.js";
+import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { connectPeer } from "../libvirt/peer.js";
+import { parseDomainXml } from "../libvirt/xml/domain.js";
+import * as decide from "../ocf/decide.js";
+import {
+  type Epochs,
+  type Observed,
+  OCF,
+  type OcfCode,
+  type Outcome,
+  type Score,
+} from "../ocf/decide.js";
+import { META_DATA, type OcfParams, readParams } from "../ocf/meta-data.js";
+import { coloStateOf } from "../pair/colo-state.js";
+import { runFailover, secondaryFailover } from "../pair/failover.js";
+import { allNicIds, plumbedNics } from "../pair/ids.js";
+import { readSide } from "../pair/pair-state.js";
+
+const URI = "qemu:///system";
+/** How long start and promote wait for the side to be where they put it, ms. */
+const SETTLE_MS = 30_000;
+
+export const OCF_HELP = `usage: colo-hybrid ocf ACTION
+
+The resource agent ocf:colo-hybrid:colo, as Pacemaker runs it (parameters in OCF_RESKEY_*):
+start, stop, monitor, promote, demote, notify, validate-all, meta-data.
+`;
+
+interface Side {
+  dom: DomainRef;
+  role: "primary" | "secondary";
+  disks: number;
+  nics: number;
+  /** The other side, from the domain's metadata. */
+  peer: { uri: string; domain: string } | undefined;
+}
+
+const isNoDomain = (e: unknown) => e instanceof LibvirtError && e.code === ErrorCode.noDomain;
+
+async function lookup(lv: Libvirt, name: string): Promise<DomainRef | undefined> {
+  try {
+    return await lv.lookupByName(name);
+  } catch (e) {
+    if (isNoDomain(e)) return undefined;
+    throw e;
+  }
+}
+
+class Refused extends Error {
+  constructor(
+    readonly rc: OcfCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** This node's side of the pair: the one of its two domains defined here. */
+async function findSide(lv: Libvirt, p: OcfParams): Promise<Side | undefined> {
+  const found: Side[] = [];
+  for (const name of [p.domain, p.secondary]) {
+    const dom = await lookup(lv, name);
+    if (dom === undefined) continue;
+    const { colo, metadata } = parseDomainXml(await lv.domainXml(dom));
+    if (colo === undefined)
+      throw new Refused(
+        OCF.ERR_CONFIGURED,
+        `'${name}' is no COLO domain: no plumbing of pair create`,
+      );
+    const nics = plumbedNics(colo.objects);
+    const peer = metadata?.ok ? metadata.value.peer : undefined;
+    found.push({ dom, role: colo.role, disks: colo.disks, nics, peer });
+  }
+  if (found.length > 1)
+    throw new Refused(
+      OCF.ERR_CONFIGURED,
+      `both '${p.domain}' and '${p.secondary}' are defined here: each belongs on its own node`,
+    );
+  return found[0];
+}
+
+async function observe(lv: Libvirt, side: Side | undefined, epochs: Epochs): Promise<Observed> {
+  if (side === undefined) return { kind: "absent" };
+  const { dom, role } = side;
+  const name = dom.name;
+  if ((await lv.domainState(dom)).state === "shutoff")
+    return { kind: "shut-off", name, role, epochs };
+  const state = await readSide(lv, dom);
+  return { kind: "running", name, role, colo: coloStateOf(state), run: state.run, epochs };
+}
+
+const exec = promisify(execFile);
+const crm = async (cmd: string, args: string[]) => (await exec(cmd, args)).stdout.trim();
+
+/** Outside a cluster (ocf-tester, a manual run) there are no attributes: said, not fatal. */
+const noCluster = (what: string, e: unknown) => {
+  process.stderr.write(`colo: ${what}: ${(e as Error).message.trim()}\n`);
+};
+
+/** The node's promotion score for this resource (lifetime reboot: a rebooted node has none). */
+async function setScore(score: Score): Promise<void> {
+  const args = score === "delete" ? ["-D"] : ["-v", `${score}`];
+  await crm("crm_attribute", ["--promotion", "-q", ...args]).catch((e) =>
+    noCluster("promotion score not set", e),
+  );
+}
+
+/** The node attribute each promotion stamps (lifetime forever), one per pair. */
+const epochName = (p: OcfParams) => `colo-hybrid-epoch-${p.domain.replace(/[^\w-]/g, "_")}`;
+
+async function epochOf(p: OcfParams, node?: string): Promise<number | undefined> {
+  const on = node === undefined ? [] : ["-N", node];
+  // Fails when never stamped there.
+  const value = await crm("crm_attribute", [
+    ...on,
+    "-l",
+    "forever",
+    "-n",
+    epochName(p),
+    "-G",
+    "-q",
+  ]).catch(() => "");
+  return value === "" ? undefined : Number(value);
+}
+
+const NO_EPOCHS: Epochs = { mine: undefined, newestOther: undefined };
+
+async function readEpochs(p: OcfParams): Promise<Epochs> {
+  let me: string;
+  let nodes: string[];
+  try {
+    me = await crm("crm_node", ["-n"]);
+    // "ID NAME STATE" per node.
+    nodes = (await crm("crm_node", ["-l"])).split("\n").map((l) => l.split(/\s+/)[1] ?? "");
+  } catch (e) {
+    noCluster("no epochs", e);
+    return NO_EPOCHS;
+  }
+  let newestOther: Epochs["newestOther"];
+  for (const node of nodes.filter((n) => n !== "" && n !== me)) {
+    const at = await epochOf(p, node);
+    if (at !== undefined && at > (newestOther?.at ?? 0)) newestOther = { node, at };
+  }
+  return { mine: await epochOf(p), newestOther };
+}
+
+async function stampEpoch(p: OcfParams): Promise<void> {
+  await crm("crm_attribute", ["-l", "forever", "-n", epochName(p), "-v", `${Date.now()}`]).catch(
+    (e) => noCluster("epoch not stamped", e),
+  );
+}
+
+async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + SETTLE_MS;
+  while (!(await ok())) {
+    if (performance.now() > deadline)
+      throw new Refused(OCF.ERR_GENERIC, `${what} not within ${SETTLE_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function failover(lv: Libvirt, side: Side): Promise<void> {
+  const bus = busNameForUuid(side.dom.uuid);
+  const client = await AgentClient.connect().catch(() => undefined);
+  try {
+    const agents = client ? await client.agents() : [];
+    if (client && agents.some((a) => a.busName === bus)) await client.failover(bus);
+    else await runFailover(lv, side.dom, secondaryFailover(side.disks, side.nics));
+  } finally {
+    client?.close();
+  }
+}
+
+/**
+ * A secondary started before its primary keeps the links it dialled. One the primary's end of
+ * which went away is only half closed, and the secondary, which only writes to it, never notices:
+ * the new primary would wait for good for it to connect (its chardevs wait). yank shuts each
+ * link down, and the secondary dials again (reconnect=1). Without a reachable secondary there
+ * is nothing to do: the start waits for it, or fails.
+ */
+async function relinkSecondary(side: Side): Promise<void> {
+  if (side.peer === undefined) return;
+  const { uri, domain } = side.peer;
+  const peer = await connectPeer(uri).catch(() => undefined);
+  if (peer === undefined) return;
+  try {
+    const dom = await peer.lookupByName(domain);
+    if ((await peer.domainState(dom)).state === "shutoff") return;
+    const instances = allNicIds(side.nics).flatMap(({ secondaryChardevs: c }) => [
+      { type: "chardev", id: c.mirror },
+      { type: "chardev", id: c.compare },
+    ]);
+    await peer.qmp(dom, "yank", { instances });
+  } catch (e) {
+    process.stderr.write(`colo: start: the secondary's links not reset: ${(e as Error).message}\n`);
+  } finally {
+    await peer.close();
+  }
+}
+
+async function carryOut(
+  lv: Libvirt,
+  side: Side | undefined,
+  epochs: Epochs,
+  plan: decide.Plan,
+): Promise<Outcome> {
+  if (plan.do === "nothing") return plan.outcome;
+  const s = side as Side;
+  const serving = async () =>
+    decide.monitor(await observe(lv, s, epochs)).rc === OCF.RUNNING_PROMOTED;
+  const ok = (reason: string): Outcome => ({ rc: OCF.SUCCESS, reason: `'${plan.name}' ${reason}` });
+  switch (plan.do) {
+    case "start-paused":
+      if (s.role === "primary") await relinkSecondary(s);
+      await lv.create(s.dom, { paused: true });
+      return ok("started, its guest paused");
+    case "resume":
+      await lv.qmp(s.dom, "cont");
+      await until(`'${plan.name}' running the guest`, serving);
+      return ok("runs the guest, alone");
+    case "pause":
+      await lv.suspend(s.dom);
+      return ok("paused");
+    case "destroy":
+      await lv.destroy(s.dom).catch((e: unknown) => {
+        // Ended meanwhile (a fence, a crash): that is what was asked.
+        if (!(e instanceof LibvirtError && e.code === ErrorCode.operationInvalid)) throw e;
+      });
+      return ok("stopped");
+    case "failover":
+      await failover(lv, s);
+      await until(`'${plan.name}' running the guest`, serving);
+      return ok("took over");
+  }
+}
+
+const PLANS: Record<string, (o: Observed) => decide.Plan> = {
+  start: decide.start,
+  stop: decide.stop,
+  promote: decide.promote,
+  demote: decide.demote,
+};
+
+/** Runs the action; returns its OCF code. */
+export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<OcfCode> {
+  const action = args[0] ?? "";
+  if (action === "meta-data") {
+    process.stdout.write(META_DATA);
+    return OCF.SUCCESS;
+  }
+  const say = (o: Outcome) => {
+    process.stderr.write(`colo: ${action}: ${o.reason}\n`);
+    return o.rc;
+  };
+  const params = readParams(env);
+  if (!params.ok) return say({ rc: OCF.ERR_CONFIGURED, reason: params.reason });
+  if (action === "validate-all") return say({ rc: OCF.SUCCESS, reason: "parameters valid" });
+  // Re-protection when the peer's node rejoins will hang here; nothing to do before it.
+  if (action === "notify") return OCF.SUCCESS;
+  const plan = PLANS[action];
+  if (action !== "monitor" && plan === undefined)
+    return say({ rc: OCF.ERR_UNIMPLEMENTED, reason: `no action '${action}'` });
+
+  let lv: Libvirt;
+  try {
+    lv = await connectLibvirt(URI);
+  } catch (e) {
+    // A probe on a node without libvirtd: nothing of ours can run there.
+    const rc = action === "monitor" || action === "stop" ? OCF.NOT_RUNNING : OCF.ERR_INSTALLED;
+    return say({ rc, reason: `libvirtd (${URI}): ${(e as Error).message}` });
+  }
+  try {
+    const p = params.params;
+    const side = await findSide(lv, p);
+    const epochsNow = () => (side === undefined ? Promise.resolve(NO_EPOCHS) : readEpochs(p));
+    const epochs = await epochsNow();
+    const observed = await observe(lv, side, epochs);
+    if (plan === undefined) {
+      const outcome = decide.monitor(observed);
+      if (outcome.score !== undefined) await setScore(outcome.score);
+      return outcome.rc;
+    }
+    const chosen = plan(observed);
+    const outcome = await carryOut(lv, side, epochs, chosen);
+    if (action === "promote" && chosen.do !== "nothing") await stampEpoch(p);
+    const after = decide.monitor(await observe(lv, side, await epochsNow()));
+    if (after.score !== undefined) await setScore(after.score);
+    return say(outcome);
+  } catch (e) {
+    return say({
+      rc: e instanceof Refused ? e.rc : OCF.ERR_GENERIC,
+      reason: (e as Error).message,
+    });
+  } finally {
+    await lv.close();
+  }
+}

@@ -1,0 +1,181 @@
+// What the resource agent ocf:colo-hybrid:colo does, decided from what this node's libvirt and
+// QEMU say and from the cluster's record of who served last, with no I/O of its own
+// (src/cli/ocf.ts observes and carries the decisions out).
+//
+// The pair is one promotable clone. Promoted is the side that runs the guest for clients: the
+// primary, or a secondary that took over. Unpromoted is a side whose QEMU is up but does not
+// serve: a secondary (in COLO it can take over), or a primary whose guest is not running
+// (started paused, or demoted while alone). Pacemaker promotes one side, and only after fencing
+// the node it lost, so a secondary takes over only once its peer is known dead.
+//
+// Every promotion stamps this node's "epoch" (a node attribute that outlives reboots). A side
+// whose peer was promoted after it is stale: its disk misses what the guest wrote since, so it
+// is neither started nor promoted again (re-protection makes it a secondary).
+import type { ColoState } from "../agent/status.js";
+
+/** OCF return codes (Pacemaker Explained, "OCF Return Codes"). */
+export const OCF = {
+  SUCCESS: 0,
+  ERR_GENERIC: 1,
+  ERR_ARGS: 2,
+  ERR_UNIMPLEMENTED: 3,
+  ERR_PERM: 4,
+  ERR_INSTALLED: 5,
+  ERR_CONFIGURED: 6,
+  NOT_RUNNING: 7,
+  RUNNING_PROMOTED: 8,
+  FAILED_PROMOTED: 9,
+} as const;
+
+export type OcfCode = (typeof OCF)[keyof typeof OCF];
+
+/** The side that serves: Pacemaker keeps it promoted. */
+export const PROMOTED_SCORE = 100;
+/** A secondary with the primary's state as of a checkpoint: it may take over. */
+export const IN_SYNC_SCORE = 50;
+/** A primary whose guest is not running, and which no later promotion made stale. */
+export const IDLE_PRIMARY_SCORE = 10;
+
+export type Role = "primary" | "secondary";
+
+/** When each node's side was last promoted (ms since the epoch), from the cluster. */
+export interface Epochs {
+  mine: number | undefined;
+  /** The newest of the other nodes', with the node's name. */
+  newestOther: { node: string; at: number } | undefined;
+}
+
+/** This node's side of the pair, as its libvirt and QEMU say. */
+export type Observed =
+  /** Neither of the pair's domains is defined here. */
+  | { kind: "absent" }
+  | { kind: "shut-off"; name: string; role: Role; epochs: Epochs }
+  | {
+      kind: "running";
+      name: string;
+      role: Role;
+      /** As the agent derives it from QEMU (pair/colo-state.ts). */
+      colo: ColoState;
+      /** query-status: "running", "paused", "prelaunch" (started paused), "inmigrate"... */
+      run: string;
+      epochs: Epochs;
+    };
+
+type Running = Observed & { kind: "running" };
+
+/** The promotion score to set (`crm_attribute --promotion`), or "delete": never promote here. */
+export type Score = number | "delete";
+
+export interface Outcome {
+  rc: OcfCode;
+  /** Said in the log and, for errors, to Pacemaker (crm_mon shows it with failed actions). */
+  reason: string;
+  score?: Score;
+}
+
+/** In COLO, or on the way there: the pair's own machinery runs the guest. */
+const replicating = (o: Running) => o.colo === "colo" || o.colo === "starting";
+
+/** A side that runs (or may run) the guest alone: a primary, or a secondary that took over. */
+const mayServe = (o: Running) => o.role === "primary" || o.colo === "failed-over";
+
+/** Runs the guest for clients. */
+function serves(o: Running): boolean {
+  if (!mayServe(o)) return false;
+  return (o.role === "primary" && replicating(o)) || o.run === "running";
+}
+
+/**
+ * A secondary holds the guest's state as of the last checkpoint once COLO ran: in COLO, or
+ * after COLO ended (the primary lost). Before the first checkpoint it holds nothing.
+ */
+const inSync = (o: Running) => o.role === "secondary" && (o.colo === "colo" || o.colo === "exited");
+
+/** Why this side may not serve again, if another node's was promoted after it. */
+function staleness(epochs: Epochs): string | undefined {
+  const other = epochs.newestOther;
+  if (other === undefined || other.at <= (epochs.mine ?? 0)) return undefined;
+  return `the guest ran on ${other.node} since (promoted ${new Date(other.at).toISOString()}): this side's disk is stale; re-protect it as a secondary`;
+}
+
+export function monitor(o: Observed): Outcome {
+  if (o.kind === "absent")
+    return {
+      rc: OCF.NOT_RUNNING,
+      reason: "neither domain of the pair is defined here",
+      score: "delete",
+    };
+  if (o.kind === "shut-off")
+    return { rc: OCF.NOT_RUNNING, reason: `'${o.name}' is shut off`, score: "delete" };
+  const what = `'${o.name}' (${o.role}, COLO ${o.colo}, ${o.run})`;
+  if (serves(o))
+    return { rc: OCF.RUNNING_PROMOTED, reason: `${what} runs the guest`, score: PROMOTED_SCORE };
+  if (inSync(o)) return { rc: OCF.SUCCESS, reason: `${what} can take over`, score: IN_SYNC_SCORE };
+  if (mayServe(o)) {
+    const stale = staleness(o.epochs);
+    return stale
+      ? { rc: OCF.SUCCESS, reason: `${what}: ${stale}`, score: "delete" }
+      : { rc: OCF.SUCCESS, reason: `${what} does not run the guest`, score: IDLE_PRIMARY_SCORE };
+  }
+  return {
+    rc: OCF.SUCCESS,
+    reason: `${what}: no checkpoint yet, it cannot take over`,
+    score: "delete",
+  };
+}
+
+export type Plan =
+  | { do: "nothing"; outcome: Outcome }
+  /** Start the domain's QEMU with its guest paused. */
+  | { do: "start-paused"; name: string }
+  /** Run the paused guest (QMP cont), alone. */
+  | { do: "resume"; name: string }
+  | { do: "pause"; name: string }
+  | { do: "failover"; name: string }
+  | { do: "destroy"; name: string };
+
+const done = (outcome: Outcome): Plan => ({ do: "nothing", outcome });
+const refuse = (rc: OcfCode, reason: string): Plan => done({ rc, reason });
+
+/**
+ * start brings this side up unpromoted: its QEMU started paused (a secondary then waits for the
+ * replication stream). A stale side is not started.
+ */
+export function start(o: Observed): Plan {
+  if (o.kind === "absent") return refuse(OCF.ERR_INSTALLED, monitor(o).reason);
+  if (o.kind === "running") return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
+  const stale = o.role === "primary" ? staleness(o.epochs) : undefined;
+  if (stale) return refuse(OCF.ERR_GENERIC, `not starting '${o.name}': ${stale}`);
+  return { do: "start-paused", name: o.name };
+}
+
+/** stop: the side's QEMU ends, as `virsh destroy` (a COLO guest has no clean shutdown to wait for). */
+export function stop(o: Observed): Plan {
+  if (o.kind !== "running") return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
+  return { do: "destroy", name: o.name };
+}
+
+/** promote: a secondary in sync takes over; a primary's paused guest runs, unless stale. */
+export function promote(o: Observed): Plan {
+  if (o.kind !== "running") return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
+  if (serves(o)) return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
+  if (inSync(o)) return { do: "failover", name: o.name };
+  if (mayServe(o)) {
+    const stale = staleness(o.epochs);
+    return stale
+      ? refuse(OCF.ERR_GENERIC, `cannot promote: ${stale}`)
+      : { do: "resume", name: o.name };
+  }
+  return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
+}
+
+/**
+ * demote: the side stops serving. Alone, its guest is paused. In COLO it cannot be paused (the
+ * next checkpoint would run it again) nor become a secondary in place, so its QEMU ends; the
+ * secondary, in sync, takes over when promoted.
+ */
+export function demote(o: Observed): Plan {
+  if (o.kind !== "running" || !serves(o))
+    return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
+  return replicating(o) ? { do: "destroy", name: o.name } : { do: "pause", name: o.name };
+}
