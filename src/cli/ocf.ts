@@ -14,7 +14,9 @@ import { connectPeer } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import * as decide from "../ocf/decide.js";
 import {
+  CLUSTER_AGENT_PARAMS,
   type Epochs,
+  type Notification,
   type Observed,
   OCF,
   type OcfCode,
@@ -23,7 +25,7 @@ import {
 } from "../ocf/decide.js";
 import { META_DATA, type OcfParams, readParams } from "../ocf/meta-data.js";
 import { coloStateOf } from "../pair/colo-state.js";
-import { runFailover, secondaryFailover } from "../pair/failover.js";
+import { primaryFailover, runFailover, secondaryFailover } from "../pair/failover.js";
 import { allNicIds, plumbedNics } from "../pair/ids.js";
 import { readSide } from "../pair/pair-state.js";
 
@@ -170,16 +172,58 @@ async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
   }
 }
 
-async function failover(lv: Libvirt, side: Side): Promise<void> {
+/** The side's agent on the bus, if it runs, for `use`; undefined when it does not. */
+async function withAgent<T>(
+  side: Side,
+  use: (client: AgentClient, bus: string) => Promise<T>,
+): Promise<T | undefined> {
   const bus = busNameForUuid(side.dom.uuid);
   const client = await AgentClient.connect().catch(() => undefined);
+  if (client === undefined) return undefined;
   try {
-    const agents = client ? await client.agents() : [];
-    if (client && agents.some((a) => a.busName === bus)) await client.failover(bus);
-    else await runFailover(lv, side.dom, secondaryFailover(side.disks, side.nics));
+    if (!(await client.agents()).some((a) => a.busName === bus)) return undefined;
+    return await use(client, bus);
   } finally {
-    client?.close();
+    client.close();
   }
+}
+
+async function failover(lv: Libvirt, side: Side): Promise<void> {
+  const asked = await withAgent(side, async (client, bus) => {
+    await client.failover(bus);
+    return true;
+  });
+  if (asked) return;
+  const plan = side.role === "primary" ? primaryFailover : secondaryFailover;
+  await runFailover(lv, side.dom, plan(side.disks, side.nics));
+}
+
+/** The agent's parameters as a cluster wants them (decide.ts, CLUSTER_AGENT_PARAMS). */
+async function clusterParams(side: Side): Promise<void> {
+  await withAgent(side, async (client, bus) => {
+    const now = (await client.properties(bus)).Parameters;
+    const patch = Object.fromEntries(
+      Object.entries(CLUSTER_AGENT_PARAMS).filter(([k, v]) => now[k] !== v),
+    );
+    if (Object.keys(patch).length === 0) return;
+    await client.setParameters(bus, patch);
+    process.stderr.write(
+      `colo: ${side.dom.name}'s agent set to ${JSON.stringify(patch)}: the cluster decides who runs alone\n`,
+    );
+  }).catch((e: unknown) =>
+    process.stderr.write(`colo: ${side.dom.name}'s agent not set: ${(e as Error).message}\n`),
+  );
+}
+
+/** This notification, as Pacemaker put it in the environment. */
+async function notification(env: NodeJS.ProcessEnv): Promise<Notification> {
+  const stopped = (env.OCF_RESKEY_CRM_meta_notify_stop_uname ?? "").split(/\s+/).filter(Boolean);
+  const me = stopped.length > 0 ? await crm("crm_node", ["-n"]).catch(() => "") : "";
+  return {
+    type: env.OCF_RESKEY_CRM_meta_notify_type ?? "",
+    operation: env.OCF_RESKEY_CRM_meta_notify_operation ?? "",
+    peerStopped: stopped.some((n) => n !== me),
+  };
 }
 
 /**
@@ -267,8 +311,13 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (!params.ok) return say({ rc: OCF.ERR_CONFIGURED, reason: params.reason });
   if (action === "validate-all") return say({ rc: OCF.SUCCESS, reason: "parameters valid" });
   // Re-protection when the peer's node rejoins will hang here; nothing to do before it.
-  if (action === "notify") return OCF.SUCCESS;
-  const plan = PLANS[action];
+  const plan =
+    action === "notify"
+      ? (
+          (n: Notification) => (o: Observed) =>
+            decide.notify(o, n)
+        )(await notification(env))
+      : PLANS[action];
   if (action !== "monitor" && plan === undefined)
     return say({ rc: OCF.ERR_UNIMPLEMENTED, reason: `no action '${action}'` });
 
@@ -286,6 +335,7 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
     const epochsNow = () => (side === undefined ? Promise.resolve(NO_EPOCHS) : readEpochs(p));
     const epochs = await epochsNow();
     const observed = await observe(lv, side, epochs);
+    if (side !== undefined && observed.kind === "running") await clusterParams(side);
     if (plan === undefined) {
       const outcome = decide.monitor(observed);
       if (outcome.score !== undefined) await setScore(outcome.score);
@@ -293,7 +343,9 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
     }
     const chosen = plan(observed);
     const outcome = await carryOut(lv, side, epochs, chosen);
-    if (action === "promote" && chosen.do !== "nothing") await stampEpoch(p);
+    // Who served last: a promotion, or a primary that runs on alone.
+    const servesNow = chosen.do === "failover" || (action === "promote" && chosen.do !== "nothing");
+    if (servesNow) await stampEpoch(p);
     const after = decide.monitor(await observe(lv, side, await epochsNow()));
     if (after.score !== undefined) await setScore(after.score);
     return say(outcome);

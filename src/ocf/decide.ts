@@ -79,10 +79,13 @@ const replicating = (o: Running) => o.colo === "colo" || o.colo === "starting";
 /** A side that runs (or may run) the guest alone: a primary, or a secondary that took over. */
 const mayServe = (o: Running) => o.role === "primary" || o.colo === "failed-over";
 
-/** Runs the guest for clients. */
+/**
+ * Runs the guest for clients. A primary whose COLO ended still does: its agent leaves failing
+ * over to the cluster (CLUSTER_AGENT_PARAMS), which asks once it has fenced the secondary.
+ */
 function serves(o: Running): boolean {
   if (!mayServe(o)) return false;
-  return (o.role === "primary" && replicating(o)) || o.run === "running";
+  return (o.role === "primary" && (replicating(o) || o.colo === "exited")) || o.run === "running";
 }
 
 /**
@@ -124,6 +127,21 @@ export function monitor(o: Observed): Outcome {
   };
 }
 
+/**
+ * The agents' parameters under a cluster: no side runs alone by itself, since a lost link and a
+ * lost peer look the same from one side. A primary runs on alone when the cluster has fenced
+ * its secondary (notify), a secondary takes over when promoted.
+ */
+export const CLUSTER_AGENT_PARAMS = { "auto-failover": false } as const;
+
+/** A notification, from OCF_RESKEY_CRM_meta_notify_*. */
+export interface Notification {
+  type: string;
+  operation: string;
+  /** Another node's instance of the pair stopped (fenced, or stopped by the cluster). */
+  peerStopped: boolean;
+}
+
 export type Plan =
   | { do: "nothing"; outcome: Outcome }
   /** Start the domain's QEMU with its guest paused. */
@@ -155,9 +173,13 @@ export function stop(o: Observed): Plan {
   return { do: "destroy", name: o.name };
 }
 
+/** A primary left in (or at the end of) COLO without its secondary. */
+const orphaned = (o: Running) => o.role === "primary" && (o.colo === "colo" || o.colo === "exited");
+
 /** promote: a secondary in sync takes over; a primary's paused guest runs, unless stale. */
 export function promote(o: Observed): Plan {
   if (o.kind !== "running") return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
+  if (o.role === "primary" && o.colo === "exited") return { do: "failover", name: o.name };
   if (serves(o)) return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
   if (inSync(o)) return { do: "failover", name: o.name };
   if (mayServe(o)) {
@@ -167,6 +189,16 @@ export function promote(o: Observed): Plan {
       : { do: "resume", name: o.name };
   }
   return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
+}
+
+/**
+ * notify: after the secondary's instance stopped (its node fenced), the primary runs on alone.
+ * Every other notification needs nothing.
+ */
+export function notify(o: Observed, n: Notification): Plan {
+  const after = n.type === "post" && n.operation === "stop" && n.peerStopped;
+  if (o.kind === "running" && after && orphaned(o)) return { do: "failover", name: o.name };
+  return done({ rc: OCF.SUCCESS, reason: `${n.type}-${n.operation}: nothing to do` });
 }
 
 /**

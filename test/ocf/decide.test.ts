@@ -8,6 +8,7 @@ import {
   IDLE_PRIMARY_SCORE,
   IN_SYNC_SCORE,
   monitor,
+  notify,
   type Observed,
   OCF,
   PROMOTED_SCORE,
@@ -45,6 +46,8 @@ describe("monitor", () => {
     [up("primary", "colo", "paused"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     [up("primary", "failed-over"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     [up("primary", "unprotected"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
+    // COLO ended, failing over left to the cluster: still the side that serves.
+    [up("primary", "exited", "paused"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     [up("secondary", "failed-over"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     // Started paused, or demoted: up, not serving.
     [up("primary", "unprotected", "prelaunch"), OCF.SUCCESS, IDLE_PRIMARY_SCORE],
@@ -91,6 +94,7 @@ describe("actions", () => {
       outcome: { rc: OCF.ERR_GENERIC },
     });
     expect(promote(up("primary", "colo"))).toMatchObject({ outcome: { rc: OCF.SUCCESS } });
+    expect(promote(up("primary", "exited", "paused"))).toEqual({ do: "failover", name: "web" });
     expect(promote(off("primary"))).toMatchObject({ outcome: { rc: OCF.ERR_GENERIC } });
   });
 
@@ -102,6 +106,29 @@ describe("actions", () => {
     expect(demote(up("secondary", "colo"))).toMatchObject({ outcome: { rc: OCF.SUCCESS } });
     expect(stop(up("secondary", "colo"))).toEqual({ do: "destroy", name: "web-secondary" });
     expect(stop({ kind: "absent" })).toMatchObject({ outcome: { rc: OCF.SUCCESS } });
+  });
+});
+
+describe("notify", () => {
+  const postStop = { type: "post", operation: "stop", peerStopped: true };
+  it("after the secondary's instance stopped (fenced), a primary left without it runs alone", () => {
+    expect(notify(up("primary", "exited", "paused"), postStop)).toEqual({
+      do: "failover",
+      name: "web",
+    });
+    // Hung, COLO not ended yet.
+    expect(notify(up("primary", "colo"), postStop)).toEqual({ do: "failover", name: "web" });
+  });
+
+  it("needs nothing otherwise", () => {
+    for (const [o, n] of [
+      [up("primary", "failed-over"), postStop],
+      [up("secondary", "exited", "colo"), postStop],
+      [up("primary", "exited", "paused"), { ...postStop, peerStopped: false }],
+      [up("primary", "exited", "paused"), { ...postStop, type: "pre" }],
+      [up("primary", "colo"), { type: "post", operation: "start", peerStopped: false }],
+    ] as const)
+      expect(notify(o, n)).toMatchObject({ do: "nothing", outcome: { rc: OCF.SUCCESS } });
   });
 });
 

@@ -15,10 +15,11 @@ import { killProcessesIn, nsenterArgs, processesIn, startDaemon, startDaemons } 
 import type { LabHost, LabHosts } from "./hosts.js";
 import { type HostLayout, hostLayout, LAB_DIR, MAX_HOSTS, REPO_DIR } from "./layout.js";
 
-// corosync's token, ms. With token_coefficient's default 650 ms per node beyond two, three nodes
-// run with a token of 1650 ms and consensus 1.2 × that (1980 ms): a node that stops answering
-// is out of the membership about 3.6 s later. Short, for drills; corosync runs SCHED_RR, so a
-// loaded machine does not stall it. corosync's default, 3000, would make it about 8 s.
+// corosync's token, ms, by default. With token_coefficient's default 650 ms per node beyond two,
+// three nodes run with a token of 1650 ms and consensus 1.2 × that (1980 ms): a node that stops
+// answering is out of the membership about 3.6 s later. Short, for drills; corosync runs
+// SCHED_RR, so a loaded machine does not stall it. corosync's default, 3000, would make it
+// about 8 s.
 const TOKEN_MS = 1000;
 
 const CLUSTER_DIR = join(LAB_DIR, "cluster");
@@ -92,6 +93,14 @@ export interface ExpectedNodes {
 export interface ClusterOptions {
   /** To wait for each step (quorum, all nodes online, the fence device started), ms. */
   timeoutMs?: number;
+  /** corosync's token (TOKEN_MS by default) and token_coefficient (its own default), ms. */
+  tokenMs?: number;
+  tokenCoefficientMs?: number | undefined;
+}
+
+interface Totem {
+  tokenMs: number;
+  tokenCoefficientMs: number | undefined;
 }
 
 /** The layout of a lab host by its name. */
@@ -101,7 +110,7 @@ function layoutOf(host: { name: string }): HostLayout {
 }
 
 // corosync's parser wants a newline after every "{".
-function corosyncConf(hosts: readonly LabHost[]): string {
+function corosyncConf(hosts: readonly LabHost[], totem: Totem): string {
   const nodes = hosts.map(
     (h, i) =>
       `\tnode {\n\t\tname: ${h.name}\n\t\tnodeid: ${i + 1}\n\t\tring0_addr: ${h.address}\n\t}\n`,
@@ -113,8 +122,8 @@ totem {
 \ttransport: knet
 \tcrypto_cipher: aes256
 \tcrypto_hash: sha256
-\ttoken: ${TOKEN_MS}
-}
+\ttoken: ${totem.tokenMs}
+${totem.tokenCoefficientMs === undefined ? "" : `\ttoken_coefficient: ${totem.tokenCoefficientMs}\n`}}
 nodelist {
 ${nodes.join("")}}
 quorum {
@@ -315,7 +324,10 @@ export async function startCluster(lab: LabHosts, opts: ClusterOptions = {}): Pr
   const sbin = join(CLUSTER_DIR, "sbin");
   await mkdir(sbin, { recursive: true });
   await symlink(FENCE_AGENT, join(sbin, "fence_colo_lab"));
-  const conf = corosyncConf(hosts);
+  const conf = corosyncConf(hosts, {
+    tokenMs: opts.tokenMs ?? TOKEN_MS,
+    tokenCoefficientMs: opts.tokenCoefficientMs,
+  });
   await Promise.all(
     hosts.map(async (host) => {
       await prepareHost(host, conf, sbin);
