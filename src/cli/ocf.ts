@@ -311,13 +311,14 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (!params.ok) return say({ rc: OCF.ERR_CONFIGURED, reason: params.reason });
   if (action === "validate-all") return say({ rc: OCF.SUCCESS, reason: "parameters valid" });
   // Re-protection when the peer's node rejoins will hang here; nothing to do before it.
-  const plan =
-    action === "notify"
-      ? (
-          (n: Notification) => (o: Observed) =>
-            decide.notify(o, n)
-        )(await notification(env))
-      : PLANS[action];
+  let plan = PLANS[action];
+  if (action === "notify") {
+    const n = await notification(env);
+    // Pacemaker notifies every instance before and after every action of any: most concern
+    // nothing here, and are answered before anything is asked of libvirt.
+    if (!decide.notifyConcerns(n)) return OCF.SUCCESS;
+    plan = (o) => decide.notify(o, n);
+  }
   if (action !== "monitor" && plan === undefined)
     return say({ rc: OCF.ERR_UNIMPLEMENTED, reason: `no action '${action}'` });
 
@@ -332,9 +333,13 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
   try {
     const p = params.params;
     const side = await findSide(lv, p);
-    const epochsNow = () => (side === undefined ? Promise.resolve(NO_EPOCHS) : readEpochs(p));
-    const epochs = await epochsNow();
-    const observed = await observe(lv, side, epochs);
+    // The epochs cost a few cluster queries: read where they decide something.
+    const observeNow = async () => {
+      const o = await observe(lv, side, NO_EPOCHS);
+      return decide.needsEpochs(o) ? observe(lv, side, await readEpochs(p)) : o;
+    };
+    const observed = await observeNow();
+    const epochs = "epochs" in observed ? observed.epochs : NO_EPOCHS;
     if (side !== undefined && observed.kind === "running") await clusterParams(side);
     if (plan === undefined) {
       const outcome = decide.monitor(observed);
@@ -346,7 +351,7 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
     // Who served last: a promotion, or a primary that runs on alone.
     const servesNow = chosen.do === "failover" || (action === "promote" && chosen.do !== "nothing");
     if (servesNow) await stampEpoch(p);
-    const after = decide.monitor(await observe(lv, side, await epochsNow()));
+    const after = decide.monitor(await observeNow());
     if (after.score !== undefined) await setScore(after.score);
     return say(outcome);
   } catch (e) {

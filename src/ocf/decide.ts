@@ -191,13 +191,24 @@ export function promote(o: Observed): Plan {
   return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
 }
 
+/** The notifications that may need something: after another node's instance stopped. */
+export const notifyConcerns = (n: Notification) =>
+  n.type === "post" && n.operation === "stop" && n.peerStopped;
+
+/** Whether the epochs decide anything for this side: a primary (or taken-over side) not serving. */
+export function needsEpochs(o: Observed): boolean {
+  if (o.kind === "absent") return false;
+  if (o.kind === "shut-off") return o.role === "primary";
+  return mayServe(o) && !serves(o);
+}
+
 /**
  * notify: after the secondary's instance stopped (its node fenced), the primary runs on alone.
  * Every other notification needs nothing.
  */
 export function notify(o: Observed, n: Notification): Plan {
-  const after = n.type === "post" && n.operation === "stop" && n.peerStopped;
-  if (o.kind === "running" && after && orphaned(o)) return { do: "failover", name: o.name };
+  if (o.kind === "running" && notifyConcerns(n) && orphaned(o))
+    return { do: "failover", name: o.name };
   return done({ rc: OCF.SUCCESS, reason: `${n.type}-${n.operation}: nothing to do` });
 }
 

@@ -8,6 +8,7 @@ import {
   IDLE_PRIMARY_SCORE,
   IN_SYNC_SCORE,
   monitor,
+  needsEpochs,
   notify,
   type Observed,
   OCF,
@@ -129,6 +130,22 @@ describe("notify", () => {
       [up("primary", "colo"), { type: "post", operation: "start", peerStopped: false }],
     ] as const)
       expect(notify(o, n)).toMatchObject({ do: "nothing", outcome: { rc: OCF.SUCCESS } });
+  });
+});
+
+describe("epochs", () => {
+  it("are read only for a side that may serve and does not: they decide nothing elsewhere", () => {
+    expect(needsEpochs(off("primary"))).toBe(true);
+    expect(needsEpochs(up("primary", "unprotected", "prelaunch"))).toBe(true);
+    expect(needsEpochs(up("secondary", "failed-over", "paused"))).toBe(true);
+    for (const o of [
+      off("secondary"),
+      up("primary", "colo"),
+      up("secondary", "colo"),
+      up("secondary", "failed-over"),
+      { kind: "absent" } as const,
+    ])
+      expect(needsEpochs(o)).toBe(false);
   });
 });
 
