@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { ParamPatch } from "../../src/colo/params.js";
 import { LibvirtClient } from "../../src/libvirt/client.js";
 import { imagesToMake, poolName } from "../../src/libvirt/images.js";
 import { DEFAULT_IMAGE_DIR } from "../../src/pair/disks.js";
@@ -89,6 +90,8 @@ export async function startDiskPair(opts: {
   replication?: "here" | "agent";
   /** The disk's bus; virtio by default. */
   bus?: DiskBus;
+  /** The agents' parameters in the pair's metadata, over the defaults. */
+  params?: ParamPatch;
 }): Promise<DiskPair> {
   const log = opts.log ?? ((line: string) => console.log(`lab: ${line}`));
   await startLibvirtd();
@@ -133,6 +136,7 @@ export async function startDiskPair(opts: {
       ports,
       period: opts.period,
       imageDir,
+      ...(opts.params && { params: opts.params }),
     });
     const images = await imagesToMake(
       {
