@@ -29,9 +29,10 @@ install-hook:
 	sed -e 's|@NODE@|$(NODE)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' hooks/colo-hybrid.in \
 	  | install -D -m 0755 /dev/stdin $(DESTDIR)$(HOOKDIR)/colo-hybrid
 
-# The Cockpit page (cockpit/): one bundle of the page with React, PatternFly and the policy's
-# parameter schema; index.html loads the host's own ../base1/cockpit.js beside it.
-dist/cockpit/index.js: $(shell find cockpit src/colo src/dbus -type f) package-lock.json
+# The Cockpit page (cockpit/): one bundle of the page with React, PatternFly, the policy's
+# parameter schema and the readers of Pacemaker's XML; index.html loads the host's own
+# ../base1/cockpit.js beside it.
+dist/cockpit/index.js: $(shell find cockpit src/colo src/dbus src/cluster src/libvirt/xml -type f) package-lock.json
 	rm -rf dist/cockpit
 	$(NODE_BIN)/esbuild cockpit/src/index.tsx --bundle --minify --format=iife \
 	  --target=chrome100,firefox100,safari15 --jsx=automatic --define:process.env.NODE_ENV='"production"' \

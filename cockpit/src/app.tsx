@@ -1,6 +1,8 @@
 // The page: the overview, or one domain when the location names its UUID.
 import { Page, PageSection, Title } from "@patternfly/react-core";
+import { useEffect } from "react";
 import type { AgentActions } from "./agents.js";
+import { followCluster } from "./cluster.js";
 import { ActionsContext } from "./context.js";
 import { DomainView } from "./domain/domain-view.js";
 import { _ } from "./i18n.js";
@@ -12,6 +14,9 @@ export function App({ store, actions }: { store: Store; actions: AgentActions })
   const state = usePageState(store);
   const [uuid, tab] = useLocationPath();
   const agent = uuid ? [...state.agents.values()].find((a) => a.uuid === uuid) : undefined;
+  // The cluster is shown only beside a domain: read it only then.
+  const domainShown = Boolean(uuid);
+  useEffect(() => (domainShown ? followCluster(store) : undefined), [store, domainShown]);
   return (
     <ActionsContext.Provider value={actions}>
       <Page isContentFilled sidebar={null}>
@@ -23,6 +28,7 @@ export function App({ store, actions }: { store: Store; actions: AgentActions })
             uuid={uuid}
             tab={tab === "parameters" ? "parameters" : "status"}
             admin={state.admin}
+            cluster={state.cluster}
           />
         ) : (
           <>

@@ -78,6 +78,23 @@ export interface DBusOptions {
   superuser?: "try" | "require";
 }
 
+export interface SpawnOptions {
+  /** "try": through the administrative (superuser) bridge when the session has one. */
+  superuser?: "try";
+  /** "message": the process's stderr becomes the error's message. */
+  err?: "message";
+}
+
+/**
+ * What a failed spawn rejects with: a problem ("not-found": no such program) or, for a process
+ * that exited non-zero, its exit status.
+ */
+export interface ProcessError {
+  problem: string | null;
+  exit_status: number | null;
+  message: string;
+}
+
 export interface CockpitLocation {
   /** The page's own path, below its URL (from the URL's hash when inside the shell). */
   readonly path: string[];
@@ -94,6 +111,8 @@ export interface Cockpit {
   /** "$0 of $1" with the arguments in place. */
   format(template: string, ...args: unknown[]): string;
   dbus(name: string | null, options: DBusOptions): DBusClient;
+  /** Runs a program on the host; resolves with its standard output. */
+  spawn(args: string[], options?: SpawnOptions): CockpitPromise<string>;
   permission(options: { admin: boolean }): Permission;
   readonly location: CockpitLocation;
   addEventListener(type: "locationchanged", listener: () => void): void;

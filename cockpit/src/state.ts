@@ -1,6 +1,9 @@
-// The page's one state: the agents found on the bus and what they publish, plus whether this
-// session may change things. agents.ts and superuser.ts write it; components subscribe.
+// The page's one state: the agents found on the bus and what they publish, the cluster's view,
+// plus whether this session may change things. agents.ts, cluster.ts and superuser.ts write it;
+// components subscribe.
 import { useSyncExternalStore } from "react";
+import type { ColoResource } from "../../src/cluster/cib.js";
+import type { CrmMon } from "../../src/cluster/crm-mon.js";
 import { EMPTY_INFO } from "./decode.js";
 import type { AgentInfo, AgentModel, Checkpoint } from "./model.js";
 
@@ -14,10 +17,22 @@ export type Discovery =
   | { state: "ready" }
   | { state: "failed"; message: string };
 
+/** Pacemaker on this host, as crm_mon and cibadmin last told it. */
+export type ClusterState =
+  | { state: "reading" }
+  /** No crm_mon here: a host outside any cluster. */
+  | { state: "absent" }
+  /** crm_mon cannot reach a cluster: Pacemaker does not run on this host. */
+  | { state: "stopped" }
+  | { state: "failed"; message: string }
+  | { state: "running"; status: CrmMon; resources: readonly ColoResource[] };
+
 export interface PageState {
   discovery: Discovery;
   /** By bus name, in the order found. */
   agents: ReadonlyMap<string, AgentModel>;
+  /** Read only while a domain view is shown: "reading" otherwise. */
+  cluster: ClusterState;
   /** Administrative access: null while Cockpit does not know yet. */
   admin: boolean | null;
 }
@@ -25,6 +40,7 @@ export interface PageState {
 export const INITIAL_STATE: PageState = {
   discovery: { state: "starting" },
   agents: new Map(),
+  cluster: { state: "reading" },
   admin: null,
 };
 
@@ -70,6 +86,10 @@ export class Store {
 
   setDiscovery(discovery: Discovery): void {
     this.set({ ...this.state, discovery });
+  }
+
+  setCluster(cluster: ClusterState): void {
+    this.set({ ...this.state, cluster });
   }
 
   setAdmin(admin: boolean | null): void {

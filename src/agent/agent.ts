@@ -27,12 +27,14 @@ import type {
   Input,
   Occurrence,
   Output,
+  PairConfig,
   Request,
   Side,
   TimerName,
   Work,
 } from "../pair/protocol.js";
 import { qemuInfo } from "../pair/qemu-info.js";
+import { resyncWith } from "../pair/reprotect.js";
 import { EXIT_CONFIG } from "./exit-status.js";
 import { type Level, type Logger, makeLogger } from "./log.js";
 import type { AgentControl, AgentStatus, SetParamsResult } from "./status.js";
@@ -86,6 +88,8 @@ export class Agent extends EventEmitter implements AgentControl {
   private readonly requests = new Map<number, (a: Answer) => void>();
   private nextRequest = 1;
   private readonly closers: (() => Promise<void>)[] = [];
+  /** What lets go of the secondary reached: its subscription, then its connection. */
+  private peerClosers: (() => Promise<void>)[] = [];
   private readonly closedWaiters: (() => void)[] = [];
   private released = false;
   private readonly logger: Logger;
@@ -93,11 +97,8 @@ export class Agent extends EventEmitter implements AgentControl {
   private constructor(
     private readonly lv: Libvirt,
     private readonly dom: DomainRef,
-    private readonly meta: HybridMetadata,
-    /** Its replicated disks, which failover and protect handle too. */
-    private readonly disks: number,
-    /** Its NICs in COLO's plumbing, which failover and the yank on a hung secondary handle. */
-    private readonly nics: number,
+    /** Its metadata, and what its plumbing replicates (failover and protect handle them too). */
+    private config: PairConfig,
     private readonly opts: AgentOptions,
   ) {
     super();
@@ -105,11 +106,13 @@ export class Agent extends EventEmitter implements AgentControl {
     this.controller = new PairController({
       domain: dom.name,
       uuid: dom.uuid,
-      meta,
-      disks,
-      nics,
+      ...config,
       ...(opts.peerRetryMs !== undefined && { peerRetryMs: opts.peerRetryMs }),
     });
+  }
+
+  private get meta(): HybridMetadata {
+    return this.config.meta;
   }
 
   /**
@@ -121,8 +124,7 @@ export class Agent extends EventEmitter implements AgentControl {
     const lv = await (opts.connect?.(opts.uri, "own") ?? connectLibvirt(opts.uri, opts.via));
     try {
       const dom = await lv.lookupByUuid(opts.uuid);
-      const { meta, disks, nics } = await readPair(lv, dom);
-      const agent = new Agent(lv, dom, meta, disks, nics, opts);
+      const agent = new Agent(lv, dom, await readPair(lv, dom), opts);
       await agent.begin();
       return agent;
     } catch (e) {
@@ -222,6 +224,9 @@ export class Agent extends EventEmitter implements AgentControl {
       case "transition":
         this.emit("transition", o.transition);
         return;
+      case "config":
+        this.config = o.config;
+        return;
       case "closed":
         for (const t of this.timers.values()) clearTimeout(t);
         this.timers.clear();
@@ -252,15 +257,15 @@ export class Agent extends EventEmitter implements AgentControl {
         const ports = this.meta.ports;
         if (ports === undefined) throw new Error("the metadata keeps no replication port");
         const migrationUri = replicationTarget(this.meta.peer.uri, ports.migration);
-        if (this.disks > 0 && ports.nbd === undefined)
+        if (this.config.disks > 0 && ports.nbd === undefined)
           throw new Error("the metadata keeps no NBD port for the replicated disks");
         this.log("info", `starting replication to '${peer.dom.name}' (${migrationUri})`);
         return protect({ lv: this.lv, dom: this.dom }, peer, {
           period: w.period,
           migrationUri,
           ...(ports.nbd !== undefined &&
-            this.disks > 0 && {
-              disks: { count: this.disks, ...nbdTarget(this.meta.peer.uri, ports.nbd) },
+            this.config.disks > 0 && {
+              disks: { count: this.config.disks, ...nbdTarget(this.meta.peer.uri, ports.nbd) },
             }),
         });
       }
@@ -269,8 +274,8 @@ export class Agent extends EventEmitter implements AgentControl {
           this.lv,
           this.dom,
           this.meta.role === "primary"
-            ? primaryFailover(this.disks, this.nics)
-            : secondaryFailover(this.disks, this.nics),
+            ? primaryFailover(this.config.disks, this.config.nics)
+            : secondaryFailover(this.config.disks, this.config.nics),
         );
       case "store-metadata":
         return this.lv.setMetadata(
@@ -282,12 +287,38 @@ export class Agent extends EventEmitter implements AgentControl {
         );
       case "connect-peer":
         return this.reachPeer();
+      case "drop-peer": {
+        this.peer = undefined;
+        const closers = this.peerClosers;
+        this.peerClosers = [];
+        for (const close of closers) await close().catch(() => undefined);
+        return undefined;
+      }
+      case "resync":
+        return this.resyncSurvivor(w.secondaryUri);
     }
   }
 
   private mustPeer(): PairSide {
     if (this.peer === undefined) throw new Error("the secondary is not reached");
     return this.peer;
+  }
+
+  /**
+   * The survivor's half of re-protection (reprotect.ts): planned from the domain's persistent
+   * XML toward the secondary waiting on `uri`'s host, carried out, and the side's configuration
+   * read back, its primary's now.
+   */
+  private async resyncSurvivor(uri: string): Promise<PairConfig> {
+    const host = await (this.opts.connect?.(uri, "peer") ??
+      connectPeer(uri, this.opts.via === undefined ? {} : { via: this.opts.via }));
+    try {
+      this.log("info", `re-protecting with '${this.meta.peer.domain}' at ${uri}`);
+      await resyncWith({ lv: this.lv, dom: this.dom }, { lv: host, uri }, this.meta.peer.domain);
+      return await readPair(this.lv, this.dom);
+    } finally {
+      await host.close();
+    }
   }
 
   /** Connects to the secondary and follows its RESUMEs; resolves with its QEMU's version. */
@@ -308,7 +339,7 @@ export class Agent extends EventEmitter implements AgentControl {
         }),
       );
       const peerLv = lv;
-      this.closers.push(
+      this.peerClosers.push(
         () => sub.close(),
         () => peerLv.close(),
       );
@@ -355,6 +386,15 @@ export class Agent extends EventEmitter implements AgentControl {
     if ("error" in a) throw new AgentError(a.error);
   }
 
+  /** Begins re-protection with the secondary waiting on `secondaryUri`'s host (its peer's by default). */
+  async resync(secondaryUri: string): Promise<void> {
+    const a = await this.request({
+      kind: "resync",
+      secondaryUri: secondaryUri || this.meta.peer.uri,
+    });
+    if ("error" in a) throw new AgentError(a.error);
+  }
+
   resetStats(): void {
     void this.request({ kind: "reset-stats" });
   }
@@ -369,7 +409,8 @@ export class Agent extends EventEmitter implements AgentControl {
     await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);
     for (const t of this.timers.values()) clearTimeout(t);
-    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    for (const close of [...this.peerClosers, ...this.closers.reverse()])
+      await close().catch(() => undefined);
     await this.lv.close();
   }
 
@@ -379,10 +420,7 @@ export class Agent extends EventEmitter implements AgentControl {
 }
 
 /** The domain's metadata, and how many disks and NICs its plumbing replicates. */
-async function readPair(
-  lv: Libvirt,
-  dom: DomainRef,
-): Promise<{ meta: HybridMetadata; disks: number; nics: number }> {
+async function readPair(lv: Libvirt, dom: DomainRef): Promise<PairConfig> {
   let meta: HybridMetadataResult | undefined;
   let disks = 0;
   let nics = 0;

@@ -83,6 +83,11 @@ export interface AgentControl extends EventEmitter {
   /** This side leaves COLO and runs alone (primary: drops the secondary; secondary: takes over). */
   failover(): Promise<void>;
   resetStats(): void;
+  /**
+   * Begins re-protection: this side, running alone, becomes the primary of the secondary waiting
+   * on `secondaryUri`'s host ("": its peer's). Rejects when it cannot begin.
+   */
+  resync(secondaryUri: string): Promise<void>;
 }
 
 export type { Transition };

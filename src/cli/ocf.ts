@@ -5,11 +5,10 @@
 // whether it holds its QEMU), else straight to QEMU with the agent's own plan.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { AgentClient } from "../dbus/client.js";
-import { busNameForUuid } from "../dbus/names.js";
+import { type AgentClient, withAgentOf } from "../dbus/client.js";
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
-import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { ErrorCode, findDomain, LibvirtError } from "../libvirt/errors.js";
 import { connectPeer } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
 import * as decide from "../ocf/decide.js";
@@ -28,6 +27,7 @@ import { coloStateOf } from "../pair/colo-state.js";
 import { primaryFailover, runFailover, secondaryFailover } from "../pair/failover.js";
 import { allNicIds, plumbedNics } from "../pair/ids.js";
 import { readSide } from "../pair/pair-state.js";
+import { replaceStaleSide, resyncWith } from "../pair/reprotect.js";
 
 const URI = "qemu:///system";
 /** How long start and promote wait for the side to be where they put it, ms. */
@@ -48,17 +48,6 @@ interface Side {
   peer: { uri: string; domain: string } | undefined;
 }
 
-const isNoDomain = (e: unknown) => e instanceof LibvirtError && e.code === ErrorCode.noDomain;
-
-async function lookup(lv: Libvirt, name: string): Promise<DomainRef | undefined> {
-  try {
-    return await lv.lookupByName(name);
-  } catch (e) {
-    if (isNoDomain(e)) return undefined;
-    throw e;
-  }
-}
-
 class Refused extends Error {
   constructor(
     readonly rc: OcfCode,
@@ -72,7 +61,7 @@ class Refused extends Error {
 async function findSide(lv: Libvirt, p: OcfParams): Promise<Side | undefined> {
   const found: Side[] = [];
   for (const name of [p.domain, p.secondary]) {
-    const dom = await lookup(lv, name);
+    const dom = await findDomain(lv, name);
     if (dom === undefined) continue;
     const { colo, metadata } = parseDomainXml(await lv.domainXml(dom));
     if (colo === undefined)
@@ -82,7 +71,9 @@ async function findSide(lv: Libvirt, p: OcfParams): Promise<Side | undefined> {
       );
     const nics = plumbedNics(colo.objects);
     const peer = metadata?.ok ? metadata.value.peer : undefined;
-    found.push({ dom, role: colo.role, disks: colo.disks, nics, peer });
+    // The metadata's role: a survivor protected again keeps its old plumbing in its live XML.
+    const role = metadata?.ok ? metadata.value.role : colo.role;
+    found.push({ dom, role, disks: colo.disks, nics, peer });
   }
   if (found.length > 1)
     throw new Refused(
@@ -92,14 +83,28 @@ async function findSide(lv: Libvirt, p: OcfParams): Promise<Side | undefined> {
   return found[0];
 }
 
+/** libvirt's reason for a paused domain that a user (virsh suspend, our demote) paused. */
+const PAUSED_BY_USER = 1;
+
 async function observe(lv: Libvirt, side: Side | undefined, epochs: Epochs): Promise<Observed> {
   if (side === undefined) return { kind: "absent" };
-  const { dom, role } = side;
+  const { dom } = side;
   const name = dom.name;
-  if ((await lv.domainState(dom)).state === "shutoff")
-    return { kind: "shut-off", name, role, epochs };
+  const { state: life, reason } = await lv.domainState(dom);
+  if (life === "shutoff") return { kind: "shut-off", name, role: side.role, epochs };
   const state = await readSide(lv, dom);
-  return { kind: "running", name, role, colo: coloStateOf(state), run: state.run, epochs };
+  // In COLO, QEMU itself says which side it is.
+  const role =
+    state.coloMode === "primary" || state.coloMode === "secondary" ? state.coloMode : side.role;
+  return {
+    kind: "running",
+    name,
+    role,
+    colo: coloStateOf(state),
+    run: state.run,
+    pausedByUser: life === "paused" && reason === PAUSED_BY_USER,
+    epochs,
+  };
 }
 
 const exec = promisify(execFile);
@@ -173,20 +178,8 @@ async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
 }
 
 /** The side's agent on the bus, if it runs, for `use`; undefined when it does not. */
-async function withAgent<T>(
-  side: Side,
-  use: (client: AgentClient, bus: string) => Promise<T>,
-): Promise<T | undefined> {
-  const bus = busNameForUuid(side.dom.uuid);
-  const client = await AgentClient.connect().catch(() => undefined);
-  if (client === undefined) return undefined;
-  try {
-    if (!(await client.agents()).some((a) => a.busName === bus)) return undefined;
-    return await use(client, bus);
-  } finally {
-    client.close();
-  }
-}
+const withAgent = <T>(side: Side, use: (client: AgentClient, bus: string) => Promise<T>) =>
+  withAgentOf(side.dom.uuid, use);
 
 async function failover(lv: Libvirt, side: Side): Promise<void> {
   const asked = await withAgent(side, async (client, bus) => {
@@ -217,12 +210,16 @@ async function clusterParams(side: Side): Promise<void> {
 
 /** This notification, as Pacemaker put it in the environment. */
 async function notification(env: NodeJS.ProcessEnv): Promise<Notification> {
-  const stopped = (env.OCF_RESKEY_CRM_meta_notify_stop_uname ?? "").split(/\s+/).filter(Boolean);
-  const me = stopped.length > 0 ? await crm("crm_node", ["-n"]).catch(() => "") : "";
+  const nodes = (list: string | undefined) => (list ?? "").split(/\s+/).filter(Boolean);
+  const stopped = nodes(env.OCF_RESKEY_CRM_meta_notify_stop_uname);
+  const started = nodes(env.OCF_RESKEY_CRM_meta_notify_start_uname);
+  const me =
+    stopped.length + started.length > 0 ? await crm("crm_node", ["-n"]).catch(() => "") : "";
   return {
     type: env.OCF_RESKEY_CRM_meta_notify_type ?? "",
     operation: env.OCF_RESKEY_CRM_meta_notify_operation ?? "",
     peerStopped: stopped.some((n) => n !== me),
+    peerStarted: started.some((n) => n !== me),
   };
 }
 
@@ -286,6 +283,57 @@ async function carryOut(
       await failover(lv, s);
       await until(`'${plan.name}' running the guest`, serving);
       return ok("took over");
+    case "become-secondary":
+      return ok(await becomeSecondary(lv, s));
+    case "resync":
+      return ok(await resync(lv, s));
+  }
+}
+
+/** The stale side's half of re-protection (reprotect.ts), or why not as OCF_ERR_GENERIC. */
+async function becomeSecondary(lv: Libvirt, side: Side): Promise<string> {
+  const peer = side.peer;
+  if (peer === undefined)
+    throw new Refused(OCF.ERR_CONFIGURED, `'${side.dom.name}' has no readable metadata`);
+  const survivorLv = await connectPeer(peer.uri);
+  try {
+    await replaceStaleSide(
+      { lv, uri: URI },
+      side.dom.name,
+      { lv: survivorLv, uri: peer.uri },
+      peer.domain,
+    );
+    return `defined anew as the secondary of '${peer.domain}' (${peer.uri}), started paused: '${peer.domain}' copies its disks here when told this instance started`;
+  } catch (e) {
+    throw new Refused(
+      OCF.ERR_GENERIC,
+      `not starting the stale '${side.dom.name}' as a secondary: ${(e as Error).message}`,
+    );
+  } finally {
+    await survivorLv.close();
+  }
+}
+
+/**
+ * Re-protection, the survivor's half, once the peer's instance started: its agent begins it
+ * (the copy may take long, past any notify's timeout), or, with no agent, it is done here.
+ */
+async function resync(lv: Libvirt, side: Side): Promise<string> {
+  const peer = side.peer;
+  if (peer === undefined)
+    throw new Refused(OCF.ERR_CONFIGURED, `'${side.dom.name}' has no readable metadata`);
+  const begun = await withAgent(side, async (client, bus) => {
+    await client.resync(bus, peer.uri);
+    return true;
+  });
+  if (begun !== undefined)
+    return `protected again by its agent, with '${peer.domain}' on ${peer.uri} (begun)`;
+  const host = { lv: await connectPeer(peer.uri), uri: peer.uri };
+  try {
+    await resyncWith({ lv, dom: side.dom }, host, peer.domain);
+    return `protected again, with '${peer.domain}' on ${peer.uri}`;
+  } finally {
+    await host.lv.close();
   }
 }
 

@@ -2,10 +2,17 @@
 // is defined beside it or on another host. `colo-hybrid pair remove` undoes it.
 import { chown } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { DomainRef, Libvirt } from "../libvirt/api.js";
+import { type DomainRef, type Libvirt, XML_SECURE_INACTIVE } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
-import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
-import { deleteImages, type ImagesToMake, imagesToMake, poolName } from "../libvirt/images.js";
+import { ErrorCode, findDomain, LibvirtError } from "../libvirt/errors.js";
+import {
+  deleteImages,
+  diskSizes,
+  type ImagesToMake,
+  imagesToMake,
+  poolName,
+} from "../libvirt/images.js";
+import { towardPeer } from "../libvirt/local-address.js";
 import { connectPeer, replicationHost } from "../libvirt/peer.js";
 import { parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
 import { qemuOwner } from "../libvirt/xml/capabilities.js";
@@ -17,7 +24,6 @@ import {
   DEFAULT_BASE_PORT,
   DEFAULT_PRIMARY_URI,
   DEFAULT_QEMU_VERSION,
-  isLoopback,
   MORE_NICS_PORT_OFFSET,
   NIC_PORT_NAMES,
   PairError,
@@ -30,7 +36,6 @@ import {
 } from "../pair/plumbing.js";
 import { planUnpair, secondaryProblem, UnpairError, type UnpairPlan } from "../pair/unpair.js";
 import { CliError } from "./errors.js";
-import { localAddressToward } from "./local-address.js";
 import { PARAM_OPTIONS, paramOptionsHelp, paramPatch } from "./param-options.js";
 
 const DEFAULT_CONNECT = "qemu:///system";
@@ -100,9 +105,6 @@ DOMAIN is still made plain.
 
 export const PAIR_HELP = `${CREATE_HELP}\n${REMOVE_HELP}`;
 
-/** virDomainXMLFlags: the persistent configuration with its secrets, as `virsh edit` reads it. */
-const XML_SECURE_INACTIVE = 1 | 2;
-
 export async function pair(
   args: string[],
   out: NodeJS.WritableStream,
@@ -114,26 +116,6 @@ export async function pair(
   throw new CliError(
     `unknown pair command ${JSON.stringify(sub ?? "")}; see 'colo-hybrid help pair'`,
   );
-}
-
-/**
- * Across hosts, how the secondary's host reaches this one: this host's address toward it (its
- * route's source address), where the primary's servers listen; and a URI of the same kind for
- * the secondary's agent. Undefined on one host (also one reached over loopback), for a URI
- * planPair refuses, or with no route.
- */
-async function towardPeer(
-  secondaryUri: string,
-): Promise<{ address: string; primaryUri: string } | undefined> {
-  if (peerUriProblem(secondaryUri) !== undefined) return undefined;
-  const peer = parsePeerUri(secondaryUri);
-  if (peer.host === undefined) return undefined;
-  const address = await localAddressToward(replicationHost(secondaryUri));
-  // A peer reached over loopback is this host after all: qemu:///system reaches it back.
-  if (address === undefined || isLoopback(address)) return undefined;
-  const host = address.includes(":") ? `[${address}]` : address;
-  const user = peer.user === undefined ? "" : `${peer.user}@`;
-  return { address, primaryUri: `qemu+${peer.transport}://${user}${host}/system` };
 }
 
 async function create(
@@ -214,7 +196,7 @@ async function create(
     if (plan !== undefined) {
       // The URI is the one the metadata keeps, hence checked by planPair.
       secondaryLv = await peer(lv, secondaryUri, open);
-      if ((await lookup(secondaryLv, plan.secondary.name)) !== undefined) {
+      if ((await findDomain(secondaryLv, plan.secondary.name)) !== undefined) {
         problems.push(`a domain named '${plan.secondary.name}' exists already on ${secondaryUri}`);
       }
       const memory = secondaryMemoryProblem(
@@ -225,11 +207,9 @@ async function create(
       if (memory !== undefined) problems.push(memory);
       if (plan.images.length > 0) {
         images = await imagesToMake(
-          {
-            primary: { lv, dom, uri: connectUri },
-            secondary: { lv: secondaryLv, uri: secondaryUri },
-          },
+          { lv: secondaryLv, uri: secondaryUri },
           plan.images,
+          await diskSizes(lv, dom, plan.diskTargets),
           { name: poolName(plan.imageDir, DEFAULT_IMAGE_DIR), dir: plan.imageDir },
           plain.type,
         );
@@ -331,14 +311,14 @@ async function remove(args: string[], out: NodeJS.WritableStream): Promise<void>
     const { uri: secondaryUri, domain: secondaryName } = plan.secondary;
     if (plainName === name) {
       problems.push(`--plain names '${name}' itself: give the domain pair create made it from`);
-    } else if (plainName !== undefined && (await lookup(lv, plainName)) === undefined) {
+    } else if (plainName !== undefined && (await findDomain(lv, plainName)) === undefined) {
       problems.push(
         `'${plainName}' (--plain) is not on ${connectUri}: undefining '${name}' would leave neither; without --plain, '${name}' is made plain itself`,
       );
     }
     // The metadata's URI was checked when it was read; reached the agents' way.
     const secondaryLv = await peer(lv, secondaryUri, open);
-    const secondaryDom = await lookup(secondaryLv, secondaryName);
+    const secondaryDom = await findDomain(secondaryLv, secondaryName);
     // Its XML is kept to define it again should the primary's change fail.
     const secondary = secondaryDom && {
       dom: secondaryDom,
@@ -555,26 +535,16 @@ function ports(text: string | undefined): PairPorts | undefined {
   return moreNics.length > 0 ? { ...first, moreNics } : first;
 }
 
-function imageDir(text: string | undefined): string | undefined {
+export function imageDir(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!text.startsWith("/"))
     throw new CliError(`--image-dir takes an absolute path, not '${text}'`);
   return text.length > 1 ? text.replace(/\/+$/, "") : text;
 }
 
-function qemuVersion(text: string | undefined): QemuVersion | undefined {
+export function qemuVersion(text: string | undefined): QemuVersion | undefined {
   if (text === undefined) return undefined;
   const m = /^(\d+)\.(\d+)(\.\d+)?$/.exec(text);
   if (!m) throw new CliError(`--qemu-version takes a version X.Y (e.g. 7.2), not '${text}'`);
   return { major: Number(m[1]), minor: Number(m[2]) };
-}
-
-/** The domain of that name, or undefined when there is none. */
-async function lookup(lv: Libvirt, name: string): Promise<DomainRef | undefined> {
-  try {
-    return await lv.lookupByName(name);
-  } catch (e) {
-    if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) return undefined;
-    throw e;
-  }
 }

@@ -5,20 +5,36 @@ import type { Libvirt } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
 import { connectPeer, nbdTarget, replicationTarget } from "../libvirt/peer.js";
 import { parseDomainXml } from "../libvirt/xml/domain.js";
-import { protect } from "../pair/protect.js";
+import { type ProtectProgress, protect } from "../pair/protect.js";
 import { CliError } from "./errors.js";
+import { imageDir, qemuVersion } from "./pair.js";
+import { resync } from "./resync.js";
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 export const PROTECT_HELP = `usage: colo-hybrid protect PRIMARY [options]
+       colo-hybrid protect --resync DOMAIN --secondary-uri URI [options]
 
 Starts COLO replication from PRIMARY (a domain made by 'colo-hybrid pair create', running) to
 its secondary (started paused, waiting for the stream), and waits until both are in COLO.
 On failure both are left as they were where QEMU allows, and the error says why.
 
-  --connect URI   libvirt URI of the primary's host (default qemu:///system)
-  --period MS     checkpoint period in COLO (default: the domain's colo-period)
-  --timeout S     give up after S seconds (default 120)
+With --resync, DOMAIN is a side of a pair that runs alone after a failover (the primary, or
+the secondary that took over): it is protected again without stopping. A new secondary is
+defined on URI's host under the pair's other name (in place of the pair's stale side there,
+which must be shut off; its images are used again), with images of DOMAIN's disks' sizes, and
+started paused; DOMAIN gets the primary's network plumbing while it runs, its disks are copied
+into the secondary's, COLO starts, and DOMAIN is redefined as the pair's primary (its agent is
+told). Failing back later is a failover and a resync the other way.
+
+  --connect URI        libvirt URI of the primary's host (default qemu:///system)
+  --period MS          checkpoint period in COLO (default: the domain's colo-period)
+  --timeout S          give up after S seconds (default 120)
+  --resync             protect DOMAIN again, as above
+  --secondary-uri URI  with --resync: the new secondary's host, as this host reaches it
+  --image-dir DIR      with --resync: where the secondary's images go on its host
+                       (default /var/lib/colo-hybrid/images)
+  --qemu-version X.Y   with --resync: QEMU on the secondary's host (default DOMAIN's)
 `;
 
 export async function protectCommand(args: string[], err: NodeJS.WritableStream): Promise<void> {
@@ -29,11 +45,15 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
       connect: { type: "string" },
       period: { type: "string" },
       timeout: { type: "string" },
+      resync: { type: "boolean" },
+      "secondary-uri": { type: "string" },
+      "image-dir": { type: "string" },
+      "qemu-version": { type: "string" },
     },
   });
   const name = positionals[0];
   if (name === undefined || positionals.length > 1)
-    throw new CliError("protect takes one PRIMARY domain");
+    throw new CliError(`protect takes one ${values.resync ? "DOMAIN" : "PRIMARY domain"}`);
   const uri = values.connect ?? "qemu:///system";
   const timeoutS = values.timeout === undefined ? 120 : parseDecimal(values.timeout);
   if (timeoutS === undefined || !Number.isFinite(timeoutS) || timeoutS <= 0)
@@ -45,6 +65,35 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
     if (givenPeriod === undefined || !Number.isSafeInteger(givenPeriod) || givenPeriod <= 0)
       throw new CliError("--period takes a whole number of ms");
   }
+
+  const showProgress = (p: ProtectProgress) =>
+    err.write(
+      `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}${p.synced ? ` (disks ${mib(p.synced.done)} of ${mib(p.synced.total)} MiB)` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
+    );
+  const resyncOnly = ["secondary-uri", "image-dir", "qemu-version"] as const;
+  if (values.resync) {
+    const secondaryUri = values["secondary-uri"];
+    if (secondaryUri === undefined)
+      throw new CliError("protect --resync needs --secondary-uri URI");
+    if (givenPeriod !== undefined)
+      throw new CliError("--period is not for --resync: the pair's colo-period is kept");
+    const imageDirGiven = imageDir(values["image-dir"]);
+    const version = qemuVersion(values["qemu-version"]);
+    return resync(
+      {
+        domain: name,
+        connectUri: uri,
+        secondaryUri,
+        timeoutMs: timeoutS * 1000,
+        progress: showProgress,
+        ...(imageDirGiven !== undefined && { imageDir: imageDirGiven }),
+        ...(version !== undefined && { qemuVersion: version }),
+      },
+      err,
+    );
+  }
+  const stray = resyncOnly.find((o) => values[o] !== undefined);
+  if (stray !== undefined) throw new CliError(`--${stray} goes with --resync`);
 
   const lv = await connectLibvirt(uri);
   const peers: Libvirt[] = [];
@@ -88,10 +137,7 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
         ...(ports.nbd !== undefined &&
           disks > 0 && { disks: { count: disks, ...nbdTarget(peer.uri, ports.nbd) } }),
         timeoutMs: timeoutS * 1000,
-        onProgress: (p) =>
-          err.write(
-            `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}${p.synced ? ` (disks ${mib(p.synced.done)} of ${mib(p.synced.total)} MiB)` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
-          ),
+        onProgress: showProgress,
       },
     );
     const sides = `QEMU ${result.primary.text} (${result.primary.accelerator}) and QEMU ${result.secondary.text} (${result.secondary.accelerator})`;

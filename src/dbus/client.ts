@@ -3,7 +3,7 @@
 import { type Message, MessageType, Variant } from "@jellybrick/dbus-next";
 import type { CheckpointRecord } from "../colo/stats.js";
 import { ACCESS_DENIED, BusError, DBUS_NAME, SystemBus } from "./bus.js";
-import { INTERFACE, OBJECT_PATH, uuidOfBusName } from "./names.js";
+import { busNameForUuid, INTERFACE, OBJECT_PATH, uuidOfBusName } from "./names.js";
 import {
   type AgentProperties,
   decodeCheckpoints,
@@ -73,6 +73,14 @@ export class AgentClient {
 
   async failover(busName: string): Promise<void> {
     await this.call(busName, INTERFACE, "Failover", "", [], FAILOVER_TIMEOUT_MS);
+  }
+
+  /**
+   * Begins re-protection of the agent's side, running alone, with the secondary waiting on
+   * `secondaryUri`'s host ("": its peer's); the agent's ColoState and LastError tell how it goes.
+   */
+  async resync(busName: string, secondaryUri = ""): Promise<void> {
+    await this.call(busName, INTERFACE, "Resync", "s", [secondaryUri], SET_TIMEOUT_MS);
   }
 
   async resetStatistics(busName: string): Promise<void> {
@@ -178,4 +186,23 @@ function decodeSignal(msg: Message): AgentEvent | undefined {
       changed: decodeProperties(msg.body[1] as Record<string, unknown>),
     };
   return undefined;
+}
+
+/**
+ * `use` with the agent of the domain `uuid` on this host's bus, when it runs; undefined when it
+ * does not, or when there is no bus to find it on.
+ */
+export async function withAgentOf<T>(
+  uuid: string,
+  use: (client: AgentClient, busName: string) => Promise<T>,
+): Promise<T | undefined> {
+  const busName = busNameForUuid(uuid);
+  const client = await AgentClient.connect().catch(() => undefined);
+  if (client === undefined) return undefined;
+  try {
+    if (!(await client.agents()).some((a) => a.busName === busName)) return undefined;
+    return await use(client, busName);
+  } finally {
+    client.close();
+  }
 }

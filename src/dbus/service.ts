@@ -41,7 +41,12 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 // (AgentInterface.runRootOnly) and answers. The members the library sees under these names stay
 // for introspection, and only refuse: were a call ever to reach them past the handler (another
 // library version dispatching differently), it would be refused, not run unchecked.
-const ROOT_ONLY = { SetParameters: "a{sv}", Failover: "", ResetStatistics: "" } as const;
+const ROOT_ONLY = {
+  SetParameters: "a{sv}",
+  Failover: "",
+  ResetStatistics: "",
+  Resync: "s",
+} as const;
 type RootOnly = keyof typeof ROOT_ONLY;
 const isRootOnly = (member: string | undefined): member is RootOnly =>
   member !== undefined && Object.hasOwn(ROOT_ONLY, member);
@@ -79,6 +84,16 @@ class AgentInterface extends dbusInterface.Interface {
         return this.failover();
       case "ResetStatistics":
         return this.control.resetStats();
+      case "Resync":
+        return this.resync(body[0] as string);
+    }
+  }
+
+  private async resync(secondaryUri: string): Promise<void> {
+    try {
+      await this.control.resync(secondaryUri);
+    } catch (e) {
+      throw new DBusError(FAILED, messageOf(e));
     }
   }
 
@@ -115,6 +130,10 @@ class AgentInterface extends dbusInterface.Interface {
     throw unchecked("ResetStatistics");
   }
 
+  Resync(): never {
+    throw unchecked("Resync");
+  }
+
   RecentCheckpoints(): unknown[] {
     return this.control.recent().map(checkpointTuple);
   }
@@ -148,6 +167,7 @@ AgentInterface.configureMembers({
     SetParameters: { inSignature: ROOT_ONLY.SetParameters },
     Failover: { inSignature: ROOT_ONLY.Failover },
     ResetStatistics: { inSignature: ROOT_ONLY.ResetStatistics },
+    Resync: { inSignature: ROOT_ONLY.Resync },
     RecentCheckpoints: { outSignature: `a${CHECKPOINT}` },
   },
   signals: {

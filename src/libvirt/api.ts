@@ -98,6 +98,9 @@ export interface BlockInfo {
 /** virDomainModificationImpact, for metadata. */
 export const Affect = { current: 0, live: 1, config: 2 } as const;
 
+/** virDomainXMLFlags: the persistent configuration with its secrets, as `virsh edit` reads it. */
+export const XML_SECURE_INACTIVE = 1 | 2;
+
 /**
  * A libvirt connection. Emits "disconnected" (Error) once when it loses the daemon and
  * "reconnected" when it is back with every subscription restored.

@@ -1,5 +1,6 @@
 // Errors from libvirt access. A libvirt error keeps libvirt's own code and message, so the
 // agent and CLI can show exactly what virsh would.
+import type { DomainRef, Libvirt } from "./api.js";
 
 export type LibvirtErrorKind =
   /** libvirt said no; `code` and `domain` are libvirt's (virterror.h). */
@@ -69,6 +70,16 @@ export async function unlessAbsent<T>(call: Promise<T>, code: number): Promise<T
     return await call;
   } catch (e) {
     if (e instanceof LibvirtError && e.code === code) return undefined;
+    throw e;
+  }
+}
+
+/** The domain of that name, or undefined when the host has none. */
+export async function findDomain(lv: Libvirt, name: string): Promise<DomainRef | undefined> {
+  try {
+    return await lv.lookupByName(name);
+  } catch (e) {
+    if (e instanceof LibvirtError && e.code === ErrorCode.noDomain) return undefined;
     throw e;
   }
 }

@@ -117,47 +117,54 @@ export interface ImagesToMake {
   make(): Promise<() => Promise<void>>;
 }
 
-export interface ImageSides {
-  primary: { lv: Libvirt; dom: DomainRef; uri: string };
-  secondary: { lv: Libvirt; uri: string };
+/** Each disk's virtual size in bytes, by target, as libvirt reads it from the domain's <disk>. */
+export async function diskSizes(
+  lv: Libvirt,
+  dom: DomainRef,
+  targets: readonly string[],
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  for (const target of targets) sizes.set(target, (await lv.domainBlockInfo(dom, target)).capacity);
+  return sizes;
 }
 
 /**
- * Checks that the secondary's host can take `images` (each of its primary disk's virtual size)
- * in `dir`: none there already, QEMU's user known, room in the pool when it exists (else after
- * making it, before any image).
+ * Checks that the secondary's host can take `images` (each of its disk's virtual size, by
+ * target, in `sizes`) in `dir`: none there already but those in `reusable` (a stale side's,
+ * which are used as they are: the copy into the base overwrites all of it, and the replication
+ * driver empties the overlays when COLO starts), QEMU's user known, room in the pool when it
+ * exists (else after making it, before any image).
  */
 export async function imagesToMake(
-  sides: ImageSides,
+  secondary: { lv: Libvirt; uri: string },
   images: readonly SecondaryImage[],
+  sizes: ReadonlyMap<string, number>,
   pool: { name: string; dir: string },
   domainType: string,
+  reusable: readonly string[] = [],
 ): Promise<ImagesToMake> {
-  const { primary, secondary } = sides;
   const problems: string[] = [];
-  const sizes = new Map<string, number>();
-  for (const target of new Set(images.map((i) => i.sizeOf))) {
-    sizes.set(target, (await primary.lv.domainBlockInfo(primary.dom, target)).capacity);
-  }
-  const wanted = images.map((i) => ({
+  const all = images.map((i) => ({
     path: i.path,
     name: i.path.slice(i.path.lastIndexOf("/") + 1),
     bytes: sizes.get(i.sizeOf) ?? 0,
   }));
+  const there = await existingVolumes(
+    secondary.lv,
+    all.map((i) => i.path),
+  );
+  const taken = there.filter((p) => !reusable.includes(p));
+  if (taken.length > 0) {
+    problems.push(
+      `images exist already on ${secondary.uri}: ${taken.join(", ")} (a pair made before? colo-hybrid pair remove deletes them)`,
+    );
+  }
+  const wanted = all.filter((i) => !there.includes(i.path));
   const total = wanted.reduce((sum, i) => sum + i.bytes, 0);
   const owner = qemuOwner(await secondary.lv.capabilities(), domainType);
   if (owner === undefined) {
     problems.push(
       `cannot tell which user QEMU runs as on ${secondary.uri} (its capabilities name no DAC label for type '${domainType}'): the secondary's images must be owned by it`,
-    );
-  }
-  const there = await existingVolumes(
-    secondary.lv,
-    wanted.map((i) => i.path),
-  );
-  if (there.length > 0) {
-    problems.push(
-      `images exist already on ${secondary.uri}: ${there.join(", ")} (a pair made before? colo-hybrid pair remove deletes them)`,
     );
   }
   const roomProblem = (available: number) =>

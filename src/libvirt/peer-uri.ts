@@ -107,3 +107,8 @@ export class PeerUriError extends Error {
 export function describePeer(peer: PeerUri): string {
   return peer.host === undefined ? `this host (${peer.uri})` : `host ${peer.host} (${peer.uri})`;
 }
+
+/** An address of this host's own: loopback. */
+export function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === "::1" || address === "localhost";
+}

@@ -10,7 +10,9 @@
 //
 // Every promotion stamps this node's "epoch" (a node attribute that outlives reboots). A side
 // whose peer was promoted after it is stale: its disk misses what the guest wrote since, so it
-// is neither started nor promoted again (re-protection makes it a secondary).
+// is never promoted again. Re-protection makes it a secondary: its start defines the survivor's
+// new secondary in its place, and the survivor, told that the instance started (notify), copies
+// its disks there and starts COLO (src/pair/reprotect.ts).
 import type { ColoState } from "../agent/status.js";
 
 /** OCF return codes (Pacemaker Explained, "OCF Return Codes"). */
@@ -58,6 +60,11 @@ export type Observed =
       colo: ColoState;
       /** query-status: "running", "paused", "prelaunch" (started paused), "inmigrate"... */
       run: string;
+      /**
+       * Paused by a user (libvirt's reason): the cluster's demote, or an admin. Other pauses are
+       * QEMU's own and brief: a checkpoint, the stop that ends re-protection's disk copy.
+       */
+      pausedByUser: boolean;
       epochs: Epochs;
     };
 
@@ -79,13 +86,18 @@ const replicating = (o: Running) => o.colo === "colo" || o.colo === "starting";
 /** A side that runs (or may run) the guest alone: a primary, or a secondary that took over. */
 const mayServe = (o: Running) => o.role === "primary" || o.colo === "failed-over";
 
+/** Its guest runs, or would but for one of QEMU's own brief stops. */
+const runsGuest = (o: Running) =>
+  o.run === "running" || (BRIEF_STOPS.has(o.run) && !o.pausedByUser);
+const BRIEF_STOPS = new Set(["paused", "finish-migrate", "colo"]);
+
 /**
  * Runs the guest for clients. A primary whose COLO ended still does: its agent leaves failing
  * over to the cluster (CLUSTER_AGENT_PARAMS), which asks once it has fenced the secondary.
  */
 function serves(o: Running): boolean {
   if (!mayServe(o)) return false;
-  return (o.role === "primary" && (replicating(o) || o.colo === "exited")) || o.run === "running";
+  return (o.role === "primary" && (replicating(o) || o.colo === "exited")) || runsGuest(o);
 }
 
 /**
@@ -140,6 +152,8 @@ export interface Notification {
   operation: string;
   /** Another node's instance of the pair stopped (fenced, or stopped by the cluster). */
   peerStopped: boolean;
+  /** Another node's instance of the pair started (its node back, or a new one). */
+  peerStarted: boolean;
 }
 
 export type Plan =
@@ -150,20 +164,25 @@ export type Plan =
   | { do: "resume"; name: string }
   | { do: "pause"; name: string }
   | { do: "failover"; name: string }
-  | { do: "destroy"; name: string };
+  | { do: "destroy"; name: string }
+  /** A stale side: defined anew as the secondary of the side that ran on, started paused. */
+  | { do: "become-secondary"; name: string }
+  /** This side runs alone: protect it again with its peer's new secondary. */
+  | { do: "resync"; name: string };
 
 const done = (outcome: Outcome): Plan => ({ do: "nothing", outcome });
 const refuse = (rc: OcfCode, reason: string): Plan => done({ rc, reason });
 
 /**
  * start brings this side up unpromoted: its QEMU started paused (a secondary then waits for the
- * replication stream). A stale side is not started.
+ * replication stream). A stale primary is not started as it is: it becomes the secondary of the
+ * side that ran on.
  */
 export function start(o: Observed): Plan {
   if (o.kind === "absent") return refuse(OCF.ERR_INSTALLED, monitor(o).reason);
   if (o.kind === "running") return done({ rc: OCF.SUCCESS, reason: monitor(o).reason });
   const stale = o.role === "primary" ? staleness(o.epochs) : undefined;
-  if (stale) return refuse(OCF.ERR_GENERIC, `not starting '${o.name}': ${stale}`);
+  if (stale) return { do: "become-secondary", name: o.name };
   return { do: "start-paused", name: o.name };
 }
 
@@ -191,9 +210,18 @@ export function promote(o: Observed): Plan {
   return refuse(OCF.ERR_GENERIC, `cannot promote: ${monitor(o).reason}`);
 }
 
-/** The notifications that may need something: after another node's instance stopped. */
+/**
+ * The notifications that may need something: after another node's instance stopped, or started.
+ * packaging/ocf/colo.in answers all others itself.
+ */
 export const notifyConcerns = (n: Notification) =>
-  n.type === "post" && n.operation === "stop" && n.peerStopped;
+  n.type === "post" &&
+  ((n.operation === "stop" && n.peerStopped) || (n.operation === "start" && n.peerStarted));
+
+/** Runs the guest with nobody to replicate to: failed over, or a primary whose secondary never came. */
+const alone = (o: Running) =>
+  o.run === "running" &&
+  (o.colo === "failed-over" || (o.role === "primary" && o.colo === "unprotected"));
 
 /** Whether the epochs decide anything for this side: a primary (or taken-over side) not serving. */
 export function needsEpochs(o: Observed): boolean {
@@ -203,12 +231,15 @@ export function needsEpochs(o: Observed): boolean {
 }
 
 /**
- * notify: after the secondary's instance stopped (its node fenced), the primary runs on alone.
- * Every other notification needs nothing.
+ * notify: after the secondary's instance stopped (its node fenced), the primary runs on alone;
+ * after the peer's instance started (a secondary waiting for the stream there), a side that runs
+ * alone is protected again. Every other notification needs nothing.
  */
 export function notify(o: Observed, n: Notification): Plan {
-  if (o.kind === "running" && notifyConcerns(n) && orphaned(o))
-    return { do: "failover", name: o.name };
+  if (o.kind === "running" && notifyConcerns(n)) {
+    if (n.operation === "stop" && orphaned(o)) return { do: "failover", name: o.name };
+    if (n.operation === "start" && alone(o)) return { do: "resync", name: o.name };
+  }
   return done({ rc: OCF.SUCCESS, reason: `${n.type}-${n.operation}: nothing to do` });
 }
 

@@ -22,7 +22,16 @@ import { coloReasonOf, coloStateOf } from "./colo-state.js";
 import { allNicIds } from "./ids.js";
 import { livenessOf } from "./liveness.js";
 import { NATIVE_HYBRID_PARAMS, type PrimaryState } from "./pair-state.js";
-import type { Answer, Input, Output, Request, StateRead, TimerName, Work } from "./protocol.js";
+import type {
+  Answer,
+  Input,
+  Output,
+  PairConfig,
+  Request,
+  StateRead,
+  TimerName,
+  Work,
+} from "./protocol.js";
 import { ReplicaWatch, STALL_WRITES, writesByDisk } from "./replica.js";
 
 /** What each command in flight is for: its outcome is read by this. */
@@ -39,7 +48,9 @@ type Purpose =
   | { for: "failover" }
   | { for: "store-params"; meta: HybridMetadata; patch: ParamPatch; request: number }
   | { for: "connect-peer" }
-  | { for: "replica"; side: "own" | "peer" };
+  | { for: "replica"; side: "own" | "peer" }
+  | { for: "resync"; secondaryUri: string }
+  | { for: "drop-peer" };
 
 /** What an error is about: it is cleared when its cause is (LastError says only what holds). */
 type Cause =
@@ -132,6 +143,14 @@ export class PairController {
   private strayStop = false;
   private closed = false;
 
+  /** Replicated disks and NICs in the plumbing: a reload may change them. */
+  private disks: number;
+  private nics: number;
+  /** Re-protection under way (reprotect.ts, run by the executor). */
+  private resyncing = false;
+  /** The peer changed while a connection to the old one was under way. */
+  private peerMoved = false;
+
   private readonly replica = new ReplicaWatch();
   /** The two sides' write counts of the look under way. */
   private replicaLook: { own?: Map<string, number>; peer?: Map<string, number> } | undefined;
@@ -144,6 +163,8 @@ export class PairController {
   constructor(private readonly config: ControllerConfig) {
     this.meta = config.meta;
     this.core = new HybridCore(config.meta.params);
+    this.disks = config.disks ?? 0;
+    this.nics = config.nics ?? 1;
   }
 
   /** In a COLO session, as QEMU's events and state say. */
@@ -536,7 +557,7 @@ export class PairController {
     if (!this.watching()) return;
     this.timer("peer-timeout", livenessOf(this.params).peerTimeoutMs);
     this.beat();
-    if ((this.config.disks ?? 0) > 0) this.timer("replica-check", REPLICA_CHECK_MS);
+    if (this.disks > 0) this.timer("replica-check", REPLICA_CHECK_MS);
   }
 
   /** Asks both sides for their disks' write counts (replica.ts). */
@@ -555,7 +576,7 @@ export class PairController {
   private replicaCounts(side: "own" | "peer", stats: unknown): void {
     const look = this.replicaLook;
     if (look === undefined) return;
-    look[side] = writesByDisk(stats, this.config.disks ?? 0);
+    look[side] = writesByDisk(stats, this.disks);
     if (look.own === undefined || look.peer === undefined) return;
     this.replicaLook = undefined;
     if (this.held || !this.watching()) return;
@@ -618,7 +639,7 @@ export class PairController {
         kind: "qmp",
         side: "own",
         command: "yank",
-        args: yankSecondaryLinks(this.config.nics ?? 1),
+        args: yankSecondaryLinks(this.nics),
       },
       { for: "yank" },
     );
@@ -678,7 +699,8 @@ export class PairController {
   }
 
   private startReplication(): void {
-    if (this.protecting || this.replicationBackoff || this.peer !== "reached") return;
+    if (this.protecting || this.resyncing || this.replicationBackoff || this.peer !== "reached")
+      return;
     if (this.closing !== undefined) return;
     if (this.meta.ports === undefined) {
       this.fail(
@@ -748,7 +770,22 @@ export class PairController {
       case "replica":
         this.replicaCounts(p.side, result);
         return;
+      case "resync":
+        this.resyncing = false;
+        this.clear("replication");
+        this.adopt(result as PairConfig);
+        return;
+      case "drop-peer":
+        this.peerDropped();
+        return;
       case "connect-peer":
+        if (this.peerMoved) {
+          // It reached the secondary the metadata named before the reload.
+          this.peerMoved = false;
+          this.peer = "none";
+          this.issue({ kind: "drop-peer" }, { for: "drop-peer" });
+          return;
+        }
         this.peer = "reached";
         this.qemu.secondary = String(result ?? "");
         this.clear("peer");
@@ -820,8 +857,22 @@ export class PairController {
         // A side that cannot answer is the heartbeat's to judge; this look is over.
         this.replicaLook = undefined;
         return;
+      case "resync":
+        this.resyncing = false;
+        this.fail("replication", `re-protection with ${p.secondaryUri} failed: ${error}`);
+        this.derive();
+        return;
+      case "drop-peer":
+        // Closing an old connection failed: it is gone for us either way.
+        this.peerDropped();
+        return;
       case "connect-peer":
         this.peer = "none";
+        if (this.peerMoved) {
+          this.peerMoved = false;
+          this.peerDropped();
+          return;
+        }
         this.fail("peer", `cannot reach the secondary '${this.meta.peer.domain}': ${error}`);
         this.timer("peer-retry", this.config.peerRetryMs ?? PEER_RETRY_MS);
         return;
@@ -879,6 +930,9 @@ export class PairController {
       case "failover":
         this.failover(id);
         return;
+      case "resync":
+        this.resync(id, r.secondaryUri);
+        return;
       case "reset-stats":
         this.core.stats.reset();
         this.answer(id, { ok: true });
@@ -888,6 +942,82 @@ export class PairController {
         this.close(id);
         return;
     }
+  }
+
+  /**
+   * Re-protection, asked for: this side runs alone (a failed-over side, or a primary whose
+   * secondary never came), and the executor makes it the primary of the secondary waiting on
+   * `secondaryUri`'s host. Answered at once; ColoState and LastError tell how it goes.
+   */
+  private resync(request: number, secondaryUri: string): void {
+    const refused = this.whyNoResync();
+    if (refused !== undefined) {
+      this.answer(request, { ok: false, error: refused });
+      return;
+    }
+    this.resyncing = true;
+    this.clear("replication");
+    this.setColo("starting", `re-protecting with the secondary on ${secondaryUri}`);
+    this.issue({ kind: "resync", secondaryUri }, { for: "resync", secondaryUri });
+    this.answer(request, { ok: true });
+  }
+
+  private whyNoResync(): string | undefined {
+    const name = `'${this.config.domain}'`;
+    if (this.resyncing) return `${name} is being protected again already`;
+    if (this.inColo || this.protecting || this.colo === "starting")
+      return `${name} is in COLO already (${this.colo}): there is nothing to resync`;
+    if (this.failingOver) return `${name} is failing over: try again once it runs alone`;
+    const alone =
+      this.colo === "failed-over" || (this.role === "primary" && this.colo === "unprotected");
+    if (!alone)
+      return `${name} does not run alone (COLO state ${this.colo}): re-protection makes a side that runs alone after a failover the primary of a new secondary`;
+    return undefined;
+  }
+
+  /**
+   * The side's configuration after re-protection: new parameters apply as `set` applies them,
+   * and the secondary (maybe another, on another host, with this side maybe a secondary before)
+   * is followed anew: the old one let go of, the new one reached, COLO's session read again.
+   */
+  private adopt(next: PairConfig): void {
+    const before = this.meta;
+    const patch = Object.fromEntries(
+      Object.entries(toExternal(next.meta.params)).filter(
+        ([k, v]) => toExternal(before.params)[k] !== v,
+      ),
+    ) as ParamPatch;
+    this.meta = next.meta;
+    this.disks = next.disks;
+    this.nics = next.nics;
+    this.emit({ type: "config", config: next });
+    if (Object.keys(patch).length > 0) this.feed({ type: "set-params", t: this.now, patch });
+    this.record(
+      "colo",
+      `protected again: the ${next.meta.role} of '${next.meta.peer.domain}' at ${next.meta.peer.uri} (was the ${before.role} of '${before.peer.domain}')`,
+      "info",
+    );
+    this.stopWatching();
+    this.held = false;
+    this.untimer("peer-retry");
+    this.clear("peer");
+    this.clear("hung");
+    this.hung = false;
+    // The session began under the old role: read it again as the primary's.
+    this.reader.left();
+    // The new peer is reached once the old one is let go of, or once the old one's connection
+    // under way has settled.
+    if (this.peer === "connecting") this.peerMoved = true;
+    else if (this.peer === "none") this.peerDropped();
+    else {
+      this.peer = "none";
+      this.issue({ kind: "drop-peer" }, { for: "drop-peer" });
+    }
+  }
+
+  private peerDropped(): void {
+    if (this.role === "primary") this.connectPeer();
+    this.derive();
   }
 
   private nextParams(): void {
@@ -915,10 +1045,7 @@ export class PairController {
     if (this.native && this.inColo) this.setNativeParams();
     // A new peer-timeout counts from now.
     if (!this.heartbeatInFlight) this.alive();
-    const shown = Object.entries(patch)
-      .map(([k, v]) => `${k}=${String(v)}`)
-      .join(" ");
-    this.record("params", `parameters set: ${shown}`, "info");
+    this.record("params", `parameters set: ${shown(patch)}`, "info");
     this.answer(request, { ok: true });
     this.storing = false;
     this.nextParams();
@@ -1032,4 +1159,11 @@ export class PairController {
   private changed(): void {
     this.emit({ type: "changed" });
   }
+}
+
+/** A patch as the history says it: "passive-count=50 passive-time=300". */
+function shown(patch: ParamPatch): string {
+  return Object.entries(patch)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(" ");
 }

@@ -13,7 +13,13 @@
 // own ids (ids.ts) and ports A-D (nic.ts: which netdev, vnet headers, vhost-net off).
 import { isIP } from "node:net";
 import { applyPatch, DEFAULT_PARAMS, type ParamPatch } from "../colo/params.js";
-import { hostProblem, PeerUriError, parsePeerUri, peerUriProblem } from "../libvirt/peer-uri.js";
+import {
+  hostProblem,
+  isLoopback,
+  PeerUriError,
+  parsePeerUri,
+  peerUriProblem,
+} from "../libvirt/peer-uri.js";
 import {
   type DomainConfig,
   diskTarget,
@@ -22,27 +28,18 @@ import {
   qemuDefinitions,
   readDomainConfig,
 } from "../libvirt/xml/domain.js";
-import { formatMetadata, type HybridMetadata } from "../libvirt/xml/metadata.js";
+import { formatMetadata, type HybridMetadata, type NicPorts } from "../libvirt/xml/metadata.js";
 import { parseXml, type XmlElement } from "../libvirt/xml/tree.js";
 import { editDomain, withDriverName, writeXml } from "../libvirt/xml/write.js";
 import { DEFAULT_IMAGE_DIR, planDisks, type SecondaryImage } from "./disks.js";
-import { COMPARE_IOTHREAD, type NicIds, nicIds } from "./ids.js";
+import { nicIds } from "./ids.js";
 import { type NicPlumbing, planNics, vhostOffWarning } from "./nic.js";
+import { LOOPBACK, type NetworkPiece, networkArgs, primaryNetwork } from "./primary-network.js";
 import { RETURN_PATH_CONFLICT } from "./protect.js";
 
-/** The four TCP ports of one NIC's plumbing. */
-export interface NicPorts {
-  /** A: the primary's mirror0, its outgoing packets copied to the secondary's red0. */
-  mirror: number;
-  /** B: the primary's compare1, the secondary's output (red1) into colo-compare. */
-  compare: number;
-  /** C: the primary's own output into colo-compare (compare0 to compare0-0, loopback). */
-  compareIn: number;
-  /** D: colo-compare's verdict back into the primary's net (compare_out0 to compare_out). */
-  compareOut: number;
-}
-
 /** The TCP ports of a pair: its first NIC's, the replication stream's, NBD's, the other NICs'. */
+export type { NicPorts };
+
 export interface PairPorts extends NicPorts {
   /** M: the secondary's -incoming, where the primary's replication stream goes. */
   migration: number;
@@ -81,6 +78,8 @@ export interface PairChoices {
   primaryName?: string;
   /** Default: the plain domain's name + "-secondary". */
   secondaryName?: string;
+  /** Default: a new one. Re-protection keeps the UUID of the domain the secondary replaces. */
+  secondaryUuid?: string;
   /** Where the secondary reaches the primary's servers (ports A and B); 127.0.0.1. */
   address?: string;
   /**
@@ -126,6 +125,10 @@ export interface PairPlan {
   imageDir: string;
   /** The replicated disks' images on the primary's host, which QEMU opens itself now. */
   primaryImages: string[];
+  /** The replicated disks' targets ("vda"): disk n is the n-th; images' sizeOf names them. */
+  diskTargets: string[];
+  /** The primary's network plumbing, which its <qemu:commandline> carries (primary-network.ts). */
+  primaryNetwork: NetworkPiece[];
   /** Things to know that do not stop the pair from being defined. */
   warnings: string[];
 }
@@ -140,9 +143,6 @@ export class PairError extends Error {
     super(`cannot make a COLO pair of '${domain}':\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
 }
-
-/** colo-compare's own channels stay on the primary's host. */
-const LOOPBACK = "127.0.0.1";
 
 const WILDCARDS = new Set(["0.0.0.0", "::"]);
 
@@ -265,10 +265,12 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   const changed = root.children
     .filter((c) => c.ns === "" && c.name === "devices")
     .flatMap((d) => d.children.filter((c) => edit(c) !== c));
-  if (changed.length > 0) {
-    primaryMeta.original = writeXml({ ...root, name: "devices", attrs: [], children: changed });
-  }
   const secondaryMeta = metadata("secondary", primaryUri, primaryName);
+  if (changed.length > 0) {
+    const original = writeXml({ ...root, name: "devices", attrs: [], children: changed });
+    primaryMeta.original = original;
+    secondaryMeta.original = original;
+  }
   for (const m of [primaryMeta, secondaryMeta]) {
     // The URIs and the ports were checked above, each problem said once, naming the side.
     if (peerUriProblem(m.peer.uri) === undefined) {
@@ -284,11 +286,13 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     m.ports = {
       migration: ports.migration,
       ...(ports.nbd !== undefined && { nbd: ports.nbd }),
+      ...(nics.length > 0 && { nics: nicPorts(ports).slice(0, nics.length) }),
     };
   }
   const version = choices.qemuVersion ?? DEFAULT_QEMU_VERSION;
+  const primaryPieces = primaryNetwork(nics, address, nicPorts(ports));
   const plumbing = {
-    primary: [...disks.primaryArgs, ...primaryArgs(nics, address, ports)],
+    primary: [...disks.primaryArgs, ...networkArgs(primaryPieces)],
     secondary: [...disks.secondaryArgs, ...secondaryArgs(nics, address, incoming, ports, version)],
   };
   // A COLO domain's own plumbing clashes with ours, of course: refused above already.
@@ -307,7 +311,7 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   const secondary = writeXml(
     editDomain(root, {
       name: secondaryName,
-      uuid: null,
+      uuid: choices.secondaryUuid ?? null,
       qemuArgs: [...plain.qemuArgs, ...plumbing.secondary],
       metadata: secondaryMeta,
       devices: edit,
@@ -375,6 +379,8 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
     images: disks.images,
     imageDir,
     primaryImages: disks.sources,
+    diskTargets: disks.targets,
+    primaryNetwork: primaryPieces,
     warnings,
   };
 }
@@ -628,10 +634,6 @@ export function secondaryMemoryProblem(
   );
 }
 
-export function isLoopback(address: string): boolean {
-  return /^127\./.test(address) || address === "::1" || address === "localhost";
-}
-
 /** Each NIC's ports: the first NIC's are the pair's own fields. */
 function nicPorts(ports: PairPorts): NicPorts[] {
   return [ports, ...(ports.moreNics ?? [])];
@@ -687,60 +689,6 @@ const object = (...fields: string[]) => ["-object", fields.join(",")];
 /** The filter options for the NIC: its netdev, and whether its packets carry a vnet header. */
 function onNic(nic: NicPlumbing): string[] {
   return [`netdev=${nic.netdev}`, ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : [])];
-}
-
-function primaryArgs(nics: readonly NicPlumbing[], address: string, p: PairPorts): string[] {
-  const ports = nicPorts(p);
-  return nics.flatMap((nic, n) => {
-    const port = ports[n];
-    if (port === undefined) return []; // a port problem already
-    const ids = nicIds(n);
-    return [
-      ...primaryNicArgs(nic, ids, address, port),
-      // colo-compare needs its IOThread defined before it; every NIC's shares the first's.
-      ...(n === 0 ? object("iothread", `id=${COMPARE_IOTHREAD}`) : []),
-      ...object(
-        "colo-compare",
-        `id=${ids.primaryObjects.compare}`,
-        `primary_in=${ids.primaryChardevs.compareInClient}`,
-        `secondary_in=${ids.primaryChardevs.compare}`,
-        `outdev=${ids.primaryChardevs.compareOutClient}`,
-        `iothread=${COMPARE_IOTHREAD}`,
-        ...(nic.vnetHdr ? ["vnet_hdr_support=on"] : []),
-      ),
-    ];
-  });
-}
-
-/** One NIC's chardevs and filters on the primary. */
-function primaryNicArgs(nic: NicPlumbing, ids: NicIds, address: string, p: NicPorts): string[] {
-  const c = ids.primaryChardevs;
-  const o = ids.primaryObjects;
-  const server = ["server=on", "wait=off"];
-  return [
-    ...chardev(c.mirror, address, p.mirror, ...server),
-    // QEMU does not start before the secondary's red1 connects: colo-compare needs its input.
-    ...chardev(c.compare, address, p.compare, "server=on", "wait=on"),
-    ...chardev(c.compareIn, LOOPBACK, p.compareIn, ...server),
-    ...chardev(c.compareInClient, LOOPBACK, p.compareIn),
-    ...chardev(c.compareOut, LOOPBACK, p.compareOut, ...server),
-    ...chardev(c.compareOutClient, LOOPBACK, p.compareOut),
-    ...object("filter-mirror", `id=${o.mirror}`, ...onNic(nic), "queue=tx", `outdev=${c.mirror}`),
-    ...object(
-      "filter-redirector",
-      `id=${o.redirectorIn}`,
-      ...onNic(nic),
-      "queue=rx",
-      `indev=${c.compareOut}`,
-    ),
-    ...object(
-      "filter-redirector",
-      `id=${o.redirectorOut}`,
-      ...onNic(nic),
-      "queue=rx",
-      `outdev=${c.compareIn}`,
-    ),
-  ];
 }
 
 function secondaryArgs(

@@ -31,6 +31,11 @@ export type TimerName =
 export type Request =
   | { kind: "set-params"; patch: ParamPatch }
   | { kind: "failover" }
+  /**
+   * Re-protection: this side runs alone; make it the primary of the secondary started on
+   * `secondaryUri`'s host (reprotect.ts). Answered once begun; the state tells how it goes.
+   */
+  | { kind: "resync"; secondaryUri: string }
   | { kind: "reset-stats" }
   | { kind: "close" };
 
@@ -51,7 +56,19 @@ export type Work =
   /** Store the metadata (live and persistent) before its parameters are applied. */
   | { kind: "store-metadata"; meta: HybridMetadata }
   /** Reach the secondary: done with its QEMU's version text. */
-  | { kind: "connect-peer" };
+  | { kind: "connect-peer" }
+  /** Let go of the secondary reached before: the metadata names another. */
+  | { kind: "drop-peer" }
+  /** reprotect.ts, the survivor's half: done with the side's new PairConfig (its primary's). */
+  | { kind: "resync"; secondaryUri: string };
+
+/** What the agent reads from its domain's XML: the metadata, and what its plumbing replicates. */
+export interface PairConfig {
+  meta: HybridMetadata;
+  /** Replicated disks (pair/disks.ts) and NICs (ids.ts, plumbedNics) in the plumbing. */
+  disks: number;
+  nics: number;
+}
 
 export type Input = { now: number } & (
   | { type: "start"; qemu: string }
@@ -83,6 +100,8 @@ export type Output =
   | { type: "changed" }
   | { type: "checkpoint"; record: CheckpointRecord }
   | { type: "transition"; transition: Transition }
+  /** The side's configuration changed (re-protection): the executor acts on this one from now on. */
+  | { type: "config"; config: PairConfig }
   /** After a `close` request: nothing more will be asked of QEMU; let go of everything. */
   | { type: "closed" };
 

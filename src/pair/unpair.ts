@@ -5,6 +5,8 @@
 // <qemu:commandline> defines a chardev or object of either side's plumbing, or has an -incoming,
 // so every such argument is the plumbing's, wherever it stands now.
 import {
+  type DiskImage,
+  type DomainConfig,
   diskTarget,
   type QemuId,
   qemuDefinitions,
@@ -12,7 +14,7 @@ import {
 } from "../libvirt/xml/domain.js";
 import type { HybridMetadata } from "../libvirt/xml/metadata.js";
 import { attrValue, parseXml, type XmlElement } from "../libvirt/xml/tree.js";
-import { editDomain, writeXml } from "../libvirt/xml/write.js";
+import { editDomain, withDiskImage, writeXml } from "../libvirt/xml/write.js";
 import { allNicIds, COMPARE_IOTHREAD, plumbedNics } from "./ids.js";
 
 export interface UnpairPlan {
@@ -82,19 +84,40 @@ export function planUnpair(primaryXml: string, host: string): UnpairPlan {
       `it is the COLO secondary of '${domain}': run it on the primary (colo-hybrid pair remove ${domain} -c ${uri})`,
     );
   }
-  const originals = meta.value.original === undefined ? [] : parseXml(meta.value.original).children;
-  const plainXml = writeXml(
-    editDomain(root, {
-      qemuArgs: withoutPlumbing(config.qemuArgs, ours(plumbedNics(config.colo?.objects ?? []))),
-      metadata: null,
-      devices: (d) => (d.name === "interface" ? (originals.find((o) => sameNic(o, d)) ?? d) : d),
-      // The replicated disks pair create moved into <qemu:commandline>, back as they were.
-      addDisks: originals.filter(
-        (o) => o.name === "disk" && !config.disks.some((d) => d.target === diskTarget(o)),
-      ),
-    }),
-  );
+  // A primary that was a secondary once runs on its base image, not the original disk.
+  const plainXml = writeXml(plainDomain(root, config, meta.value, config.colo?.diskImages));
   return { primary: config.name, plainXml, secondary: meta.value.peer };
+}
+
+/**
+ * Either side of a pair as the plain domain it was made from: the plumbing's arguments and our
+ * metadata out, the devices pair create changed put back from <original>. `images`, by disk
+ * number: the image each replicated disk is put back on, when not its original one (a secondary
+ * that took over runs on its base image).
+ */
+export function plainDomain(
+  root: XmlElement,
+  config: DomainConfig,
+  meta: HybridMetadata,
+  images?: readonly DiskImage[],
+): XmlElement {
+  const originals = meta.original === undefined ? [] : parseXml(meta.original).children;
+  // pair create's <original> lists the replicated disks in order: disk n is the n-th.
+  const disks = originals
+    .filter((o) => o.name === "disk" && !config.disks.some((d) => d.target === diskTarget(o)))
+    .map((d, n) => {
+      const image = images?.[n];
+      const source = d.children.find((c) => c.ns === "" && c.name === "source");
+      const same = image === undefined || (source && attrValue(source, "file")) === image.path;
+      return same ? d : withDiskImage(d, image.path, image.format);
+    });
+  return editDomain(root, {
+    qemuArgs: withoutPlumbing(config.qemuArgs, ours(plumbedNics(config.colo?.objects ?? []))),
+    metadata: null,
+    devices: (d) => (d.name === "interface" ? (originals.find((o) => sameNic(o, d)) ?? d) : d),
+    // The replicated disks pair create moved into <qemu:commandline>, back.
+    addDisks: disks,
+  });
 }
 
 /**

@@ -145,6 +145,7 @@ describe("colo-hybrid pair create", { timeout: 2 * MINUTE }, () => {
       incoming: "tcp:127.0.0.1:9004",
       disks: 0,
       images: [],
+      diskImages: [],
     });
     expect(await dumpxml(name)).toContain(
       "<qemu:arg value='socket,id=compare1,host=127.0.0.1,port=9001,server=on,wait=on'/>",

@@ -72,6 +72,12 @@ describe("the Cockpit page with an agent on the system bus", { timeout: TEST_MS 
     await session.screenshot("domain-colo-full", { full: true });
   });
 
+  it("says beside the pair that Pacemaker does not run here: this machine's crm_mon", async () => {
+    await session.page
+      .locator("#cluster-message", { hasText: "Pacemaker is not running on this host." })
+      .waitFor();
+  });
+
   it("follows a phase change of the load into passive mode", async () => {
     agent.play([{ kind: "divergent", seconds: 20 }]);
     await session.page.getByText(/^Passive mode, \d+ left$/).waitFor();

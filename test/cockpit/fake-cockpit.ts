@@ -1,6 +1,6 @@
 // A stand-in for the global `cockpit` that base1/cockpit.js defines in the real page: gettext
-// and format as Cockpit does them untranslated, a location kept in memory, and D-Bus clients
-// that record what the page asks and let a test play the bus's part.
+// and format as Cockpit does them untranslated, a location kept in memory, D-Bus clients that
+// record what the page asks and let a test play the bus's part, and spawn, which a test answers.
 import type {
   ChannelClose,
   Cockpit,
@@ -9,6 +9,8 @@ import type {
   DBusMatch,
   DBusNotify,
   DBusOptions,
+  ProcessError,
+  SpawnOptions,
 } from "../../cockpit/src/cockpit.js";
 
 /** Any event's listener: each takes its own data type, so none can be called without a cast. */
@@ -131,8 +133,29 @@ function format(template: string, ...args: unknown[]): string {
   return template.replace(/\$(\d+)/g, (_m, i: string) => String(args[Number(i)]));
 }
 
+/** What a spawned program does: writes `stdout` and exits 0, or fails as Cockpit says. */
+export type FakeProcess = { stdout: string } | { problem: string } | { exitStatus: number };
+
 export interface FakeCockpit extends Cockpit {
   bus: FakeBus;
+  /** Every spawn the page made, in order. */
+  spawned: { args: string[]; options: SpawnOptions | undefined }[];
+  /** What a spawn does, by its arguments: by default, no such program ("not-found"). */
+  onSpawn: (args: string[]) => FakeProcess;
+}
+
+/** A ProcessError, worded as cockpit.js words it when the bridge gave no message. */
+function processError(
+  args: string[],
+  result: { problem: string } | { exitStatus: number },
+): ProcessError {
+  return "problem" in result
+    ? { problem: result.problem, exit_status: null, message: result.problem }
+    : {
+        problem: null,
+        exit_status: result.exitStatus,
+        message: `${args[0]} exited with code ${result.exitStatus}`,
+      };
 }
 
 /** Installs a fresh fake as the global `cockpit` and returns it. */
@@ -142,6 +165,16 @@ export function installFakeCockpit(): FakeCockpit {
   let path: string[] = [];
   const fake: FakeCockpit = {
     bus,
+    spawned: [],
+    onSpawn: () => ({ problem: "not-found" }),
+    spawn(args, options) {
+      fake.spawned.push({ args, options });
+      const result = fake.onSpawn(args);
+      const { promise: p, resolve, reject } = promise<string>();
+      if ("stdout" in result) resolve(result.stdout);
+      else reject(processError(args, result));
+      return p;
+    },
     gettext: (text: string) => text,
     format,
     dbus(name, options) {

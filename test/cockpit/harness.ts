@@ -2,9 +2,11 @@
 // page installed by `make install-cockpit` into a directory of its own (the bridge finds it
 // through XDG_DATA_HOME, so nothing is written to /usr or /root), cockpit-ws on a free loopback
 // port with a local session (no login: the session is this user's, root here), and Debian's
-// chromium driven by playwright-core. The lab test reuses startPageSession with a real agent.
+// chromium driven by playwright-core. The lab test reuses startPageSession with a real agent;
+// with `bridgePrefix` the session's bridge (and so all the page reads and runs) can be put in a
+// lab host's namespaces.
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { hasExited, watchDaemon } from "../support/daemon.js";
@@ -30,6 +32,22 @@ export async function installPage(root = join(E2E_DIR, "root")): Promise<string>
   return join(root, "usr/share");
 }
 
+/** For a shell script: the argument in single quotes. */
+const shellQuote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * An executable that runs cockpit-bridge under `prefix` ("nsenter ARGS --", "env PATH=..."), in
+ * a new directory: cockpit-ws's --local-session takes a program, not a command line.
+ */
+async function bridgeWrapper(prefix: readonly string[]): Promise<{ path: string; dir: string }> {
+  await mkdir(E2E_DIR, { recursive: true });
+  const dir = await mkdtemp(join(E2E_DIR, "bridge-"));
+  const path = join(dir, "cockpit-bridge");
+  const command = [...prefix, "cockpit-bridge"].map(shellQuote).join(" ");
+  await writeFile(path, `#!/bin/sh\nexec ${command} "$@"\n`, { mode: 0o755 });
+  return { path, dir };
+}
+
 export interface CockpitWs {
   port: number;
   pid: number;
@@ -45,12 +63,18 @@ export async function startCockpitWs(
   timeoutMs = 20_000,
   /** Added to cockpit-ws's environment (e.g. DBUS_SYSTEM_BUS_ADDRESS for a bus of a test's own). */
   env: Record<string, string> = {},
+  /** A command the session's bridge runs under (none: cockpit-bridge itself). */
+  bridgePrefix: readonly string[] = [],
 ): Promise<CockpitWs> {
   await ensureSystemBus();
   const port = await freePort();
+  const wrapper = bridgePrefix.length > 0 ? await bridgeWrapper(bridgePrefix) : undefined;
   const child = spawn(
     COCKPIT_WS,
-    ["--no-tls", "-a", "127.0.0.1", "--port", String(port), "--local-session=cockpit-bridge"],
+    [
+      ...["--no-tls", "-a", "127.0.0.1", "--port", String(port)],
+      `--local-session=${wrapper?.path ?? "cockpit-bridge"}`,
+    ],
     // A process group of its own, so that what the session starts can be found and ended.
     {
       env: { ...DAEMON_ENV, ...env, XDG_DATA_HOME: dataHome },
@@ -70,6 +94,7 @@ export async function startCockpitWs(
       process.kill(member, "SIGTERM");
       await waitGone(member, `process ${member} of cockpit-ws's session`, 10_000);
     }
+    if (wrapper) await rm(wrapper.dir, { recursive: true, force: true });
   };
 
   await daemon.listening("cockpit-ws", port, timeoutMs, stop);
@@ -128,6 +153,14 @@ export async function launchBrowser(
   };
 }
 
+export interface SessionOptions extends BrowserOptions {
+  /**
+   * A command to run the session's cockpit-bridge under, such as ["nsenter", ...ARGS, "--"]:
+   * the page then reads the system bus and runs its programs (crm_mon...) where that puts them.
+   */
+  bridgePrefix?: readonly string[];
+}
+
 export interface PageSession {
   page: Page;
   ws: CockpitWs;
@@ -146,10 +179,10 @@ export interface PageSession {
 
 /** The page installed, cockpit-ws started, a browser on it: what every browser test needs. */
 export async function startPageSession(
-  options: BrowserOptions = {},
+  options: SessionOptions = {},
   env: Record<string, string> = {},
 ): Promise<PageSession> {
-  const ws = await startCockpitWs(await installPage(), undefined, env);
+  const ws = await startCockpitWs(await installPage(), undefined, env, options.bridgePrefix);
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   try {
     browser = await launchBrowser(options);

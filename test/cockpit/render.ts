@@ -17,12 +17,21 @@ export interface Rendered {
   actions: { [K in keyof AgentActions]: ReturnType<typeof vi.fn<AgentActions[K]>> };
 }
 
-/** Renders the whole page at `path` (cockpit.location) with the given agents. */
+/**
+ * Renders the whole page at `path` (cockpit.location) with the given agents; `spawn` answers
+ * the programs it runs (none is installed otherwise).
+ */
 export function renderPage(
   agents: AgentModel[],
-  options: { path?: string[]; admin?: boolean | null; state?: Partial<PageState> } = {},
+  options: {
+    path?: string[];
+    admin?: boolean | null;
+    state?: Partial<PageState>;
+    spawn?: FakeCockpit["onSpawn"];
+  } = {},
 ): Rendered {
   const cockpit = installFakeCockpit();
+  if (options.spawn) cockpit.onSpawn = options.spawn;
   cockpit.location.go(options.path ?? []);
   const store = new Store({
     ...INITIAL_STATE,

@@ -157,4 +157,7 @@ export class TestAgent extends EventEmitter implements AgentControl {
     this.core.stats.reset();
     this.emit("changed");
   }
+
+  // The page never asks for it.
+  async resync(): Promise<void> {}
 }

@@ -69,6 +69,13 @@ export class FakeAgent extends EventEmitter implements AgentControl {
     this.update({ stats: new CheckpointStats().snapshot(0), samples: 0 });
   }
 
+  /** The secondary URIs Resync was called with. */
+  resyncs: string[] = [];
+
+  async resync(secondaryUri: string): Promise<void> {
+    this.resyncs.push(secondaryUri);
+  }
+
   /** Changes the status as the agent loop would, and says so. */
   update(change: Partial<AgentStatus>): void {
     Object.assign(this.state, change);

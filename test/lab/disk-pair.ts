@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ParamPatch } from "../../src/colo/params.js";
 import { LibvirtClient } from "../../src/libvirt/client.js";
-import { imagesToMake, poolName } from "../../src/libvirt/images.js";
+import { diskSizes, imagesToMake, poolName } from "../../src/libvirt/images.js";
 import { DEFAULT_IMAGE_DIR } from "../../src/pair/disks.js";
 import { planPair } from "../../src/pair/plumbing.js";
 import { type PairSide, protect } from "../../src/pair/protect.js";
@@ -139,11 +139,9 @@ export async function startDiskPair(opts: {
       ...(opts.params && { params: opts.params }),
     });
     const images = await imagesToMake(
-      {
-        primary: { lv, dom: plainDom, uri: "qemu:///system" },
-        secondary: { lv, uri: "qemu:///system" },
-      },
+      { lv, uri: "qemu:///system" },
       plan.images,
+      await diskSizes(lv, plainDom, plan.diskTargets),
       { name: pool, dir: imageDir },
       "qemu",
     );

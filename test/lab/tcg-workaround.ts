@@ -3,7 +3,7 @@
 //  1. memory_global_after_dirty_log_sync returns at once (its first byte becomes `ret`): the
 //     checkpoint calls it without the big lock and TCG's run_on_cpu deadlocks the migration
 //     thread; the vCPUs are stopped during every checkpoint, so skipping the wait is safe;
-//  2. at each call, tlb_flush(cpu 0) first (1-vCPU guests), so TCG's writes mark pages dirty
+//  2. at each call, tlb_flush(cpu 0) instead (1-vCPU guests), so TCG's writes mark pages dirty
 //     again (fixed upstream in QEMU 9.0, commit 03bfc2188f).
 // Only the lab does this; the product never attaches to a QEMU process.
 import { spawn } from "node:child_process";
@@ -13,6 +13,10 @@ import type { QemuInfo } from "../../src/pair/qemu-info.js";
 import { BUILD_DIR } from "../support/paths.js";
 import { waitUntil } from "../support/wait.js";
 
+// No inferior function call: gdb 13 cannot restore a call's registers on CPUs with AMX ("Couldn't
+// write extended state status: Bad address"), and then detaches, leaving only the `ret`. At the
+// breakpoint the function is replaced by a jump into tlb_flush(first vCPU), which returns to its
+// caller: gdb writes general registers only. `cpus` is the head of QEMU's vCPU list.
 const SCRIPT = `set pagination off
 set confirm off
 handle SIGUSR1 SIGUSR2 SIGPIPE SIG38 SIG39 SIG40 nostop noprint pass
@@ -20,7 +24,8 @@ set *(unsigned char *)memory_global_after_dirty_log_sync = 0xc3
 break *memory_global_after_dirty_log_sync
 commands
 silent
-call ((void (*)(void *))tlb_flush)(((void *(*)(int))qemu_get_cpu)(0))
+set $rdi = *(long *)&cpus
+set $pc = tlb_flush
 continue
 end
 echo colo-hybrid-lab: workaround armed\\n

@@ -25,12 +25,20 @@ const NONE: Epochs = { mine: undefined, newestOther: undefined };
 const STALE: Epochs = { mine: 1000, newestOther: { node: "b", at: 2000 } };
 const nameOf = (role: Role) => (role === "primary" ? "web" : "web-secondary");
 
-const up = (role: Role, colo: ColoState, run = "running", epochs = NONE): Observed => ({
+/** Paused here means paused by a user (the cluster's demote) unless said otherwise. */
+const up = (
+  role: Role,
+  colo: ColoState,
+  run = "running",
+  epochs = NONE,
+  pausedByUser = run === "paused",
+): Observed => ({
   kind: "running",
   name: nameOf(role),
   role,
   colo,
   run,
+  pausedByUser,
   epochs,
 });
 const off = (role: Role, epochs = NONE): Observed => ({
@@ -50,6 +58,9 @@ describe("monitor", () => {
     // COLO ended, failing over left to the cluster: still the side that serves.
     [up("primary", "exited", "paused"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     [up("secondary", "failed-over"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
+    // Stopped by QEMU for a moment (re-protection's copy ending, its first checkpoint): serving.
+    [up("secondary", "failed-over", "paused", NONE, false), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
+    [up("primary", "failed-over", "finish-migrate"), OCF.RUNNING_PROMOTED, PROMOTED_SCORE],
     // Started paused, or demoted: up, not serving.
     [up("primary", "unprotected", "prelaunch"), OCF.SUCCESS, IDLE_PRIMARY_SCORE],
     [up("primary", "failed-over", "paused"), OCF.SUCCESS, IDLE_PRIMARY_SCORE],
@@ -67,13 +78,12 @@ describe("monitor", () => {
 });
 
 describe("actions", () => {
-  it("start: a shut-off side starts paused, unless a later promotion made it stale", () => {
+  it("start: a shut-off side starts paused; one a later promotion made stale becomes a secondary", () => {
     expect(start(off("secondary"))).toEqual({ do: "start-paused", name: "web-secondary" });
     expect(start(off("primary"))).toEqual({ do: "start-paused", name: "web" });
-    expect(start(off("primary", STALE))).toMatchObject({
-      do: "nothing",
-      outcome: { rc: OCF.ERR_GENERIC, reason: expect.stringContaining("the guest ran on b since") },
-    });
+    expect(start(off("primary", STALE))).toEqual({ do: "become-secondary", name: "web" });
+    // A stale secondary is one still: its images are copied over when COLO starts again.
+    expect(start(off("secondary", STALE))).toEqual({ do: "start-paused", name: "web-secondary" });
     expect(start({ kind: "absent" })).toMatchObject({ outcome: { rc: OCF.ERR_INSTALLED } });
     expect(start(up("secondary", "colo"))).toMatchObject({ outcome: { rc: OCF.SUCCESS } });
   });
@@ -111,7 +121,8 @@ describe("actions", () => {
 });
 
 describe("notify", () => {
-  const postStop = { type: "post", operation: "stop", peerStopped: true };
+  const postStop = { type: "post", operation: "stop", peerStopped: true, peerStarted: false };
+  const postStart = { type: "post", operation: "start", peerStopped: false, peerStarted: true };
   it("after the secondary's instance stopped (fenced), a primary left without it runs alone", () => {
     expect(notify(up("primary", "exited", "paused"), postStop)).toEqual({
       do: "failover",
@@ -121,13 +132,27 @@ describe("notify", () => {
     expect(notify(up("primary", "colo"), postStop)).toEqual({ do: "failover", name: "web" });
   });
 
+  it("after the peer's instance started, a side that runs alone is protected again", () => {
+    expect(notify(up("secondary", "failed-over"), postStart)).toEqual({
+      do: "resync",
+      name: "web-secondary",
+    });
+    expect(notify(up("primary", "failed-over"), postStart)).toEqual({ do: "resync", name: "web" });
+    // A primary whose secondary never came.
+    expect(notify(up("primary", "unprotected"), postStart)).toEqual({ do: "resync", name: "web" });
+  });
+
   it("needs nothing otherwise", () => {
     for (const [o, n] of [
       [up("primary", "failed-over"), postStop],
       [up("secondary", "exited", "colo"), postStop],
       [up("primary", "exited", "paused"), { ...postStop, peerStopped: false }],
       [up("primary", "exited", "paused"), { ...postStop, type: "pre" }],
-      [up("primary", "colo"), { type: "post", operation: "start", peerStopped: false }],
+      [up("primary", "colo"), postStart],
+      [up("primary", "failed-over", "paused"), postStart],
+      [up("secondary", "colo"), postStart],
+      [up("secondary", "failed-over"), { ...postStart, peerStarted: false }],
+      [up("secondary", "failed-over"), { ...postStart, type: "pre" }],
     ] as const)
       expect(notify(o, n)).toMatchObject({ do: "nothing", outcome: { rc: OCF.SUCCESS } });
   });

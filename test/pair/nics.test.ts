@@ -143,9 +143,15 @@ describe("planPair: more than one NIC", () => {
       ],
     });
     expect(one.ports.moreNics).toBeUndefined();
-    // The metadata keeps what the agent needs: where replication goes.
+    // The metadata keeps where replication goes, and every NIC's ports (re-protection's).
     const meta = config(plan.primary.xml).metadata;
-    expect(meta?.ok && meta.value.ports).toEqual({ migration: p + 4 });
+    expect(meta?.ok && meta.value.ports).toEqual({
+      migration: p + 4,
+      nics: [
+        { mirror: p, compare: p + 1, compareIn: p + 2, compareOut: p + 3 },
+        ...(plan.ports.moreNics ?? []),
+      ],
+    });
   });
 
   it("turns vhost-net off on each virtio tap NIC, on both sides, warning of each; pair remove turns it back", () => {

@@ -31,6 +31,7 @@ const LAB_PORTS: PairPorts = {
   compareOut: 9005,
   migration: 9998,
 };
+const { migration: _, ...LAB_NIC_PORTS } = LAB_PORTS;
 const USER_NIC = "<interface type='user'><model type='e1000'/></interface>";
 
 describe("planPair: the recipe", () => {
@@ -121,7 +122,7 @@ describe("planPair: the recipe", () => {
         role: "primary",
         peer: { uri: "qemu:///system", domain: "web1-secondary" },
         protect: false,
-        ports: { migration: 9998 },
+        ports: { migration: 9998, nics: [LAB_NIC_PORTS] },
         params: DEFAULT_PARAMS,
       },
     });
@@ -133,6 +134,7 @@ describe("planPair: the recipe", () => {
       incoming: "tcp:127.0.0.1:9998",
       disks: 0,
       images: [],
+      diskImages: [],
     });
     expect(secondary.metadata).toEqual({
       ok: true,
@@ -140,7 +142,7 @@ describe("planPair: the recipe", () => {
         role: "secondary",
         peer: { uri: "qemu:///system", domain: "web1" },
         protect: false,
-        ports: { migration: 9998 },
+        ports: { migration: 9998, nics: [LAB_NIC_PORTS] },
         params: DEFAULT_PARAMS,
       },
     });
@@ -416,7 +418,11 @@ describe("planPair: disks (block replication)", () => {
     expect(plan.ports.nbd).toBe(9105);
     for (const side of [plan.primary, plan.secondary]) {
       const meta = config(side.xml).metadata;
-      expect(meta?.ok && meta.value.ports).toEqual({ migration: 9104, nbd: 9105 });
+      expect(meta?.ok && meta.value.ports).toEqual({
+        migration: 9104,
+        nbd: 9105,
+        nics: [{ mirror: 9100, compare: 9101, compareIn: 9102, compareOut: 9103 }],
+      });
     }
     expect(planPair(plain(USER_NIC), LOCAL).ports.nbd).toBeUndefined();
     expect(

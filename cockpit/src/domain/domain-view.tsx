@@ -1,5 +1,6 @@
 // One agent in detail: what state the pair is in and why, the live checkpoint chart, the
-// statistics, the pair, the history; and, on its own tab, the parameters.
+// statistics, the pair and the cluster's view of it, the history; and, on its own tab, the
+// parameters.
 import {
   Alert,
   Breadcrumb,
@@ -28,8 +29,9 @@ import { hasMode, ModeLabel, roleText, StateLabel } from "../labels.js";
 import { navigate } from "../location.js";
 import { type AgentInfo, type AgentModel, coloEnded } from "../model.js";
 import { ParametersForm } from "../parameters/parameters-form.js";
-import { CHECKPOINTS_KEPT_MS } from "../state.js";
+import { CHECKPOINTS_KEPT_MS, type ClusterState } from "../state.js";
 import { CheckpointChart } from "./checkpoint-chart.js";
+import { ClusterCard } from "./cluster.js";
 import { FailoverButton } from "./failover.js";
 import { HistoryCard } from "./history.js";
 import { PairCard } from "./pair.js";
@@ -154,8 +156,14 @@ function Header({
   );
 }
 
+interface StatusProps {
+  agent: AgentModel;
+  info: AgentInfo;
+  cluster: ClusterState;
+}
+
 /** A secondary runs no policy: its checkpoints and mode are the primary's agent's to show. */
-function SecondaryStatus({ agent, info }: { agent: AgentModel; info: AgentInfo }) {
+function SecondaryStatus({ agent, info, cluster }: StatusProps) {
   return (
     <div className="colo-status">
       <Alert variant="info" isInline title={_("Checkpoints are counted on the primary")}>
@@ -167,13 +175,16 @@ function SecondaryStatus({ agent, info }: { agent: AgentModel; info: AgentInfo }
           info.peerUri,
         )}
       </Alert>
-      <PairCard info={info} uuid={agent.uuid} />
+      <Gallery hasGutter minWidths={{ default: "100%", lg: "40%" }}>
+        <PairCard info={info} uuid={agent.uuid} />
+        <ClusterCard cluster={cluster} info={info} />
+      </Gallery>
       <HistoryCard history={info.history} />
     </div>
   );
 }
 
-function StatusTab({ agent, info }: { agent: AgentModel; info: AgentInfo }) {
+function StatusTab({ agent, info, cluster }: StatusProps) {
   const now = useNow(1000);
   const newest = agent.checkpoints?.at(-1)?.t ?? 0;
   const limit = info.params["passive-limit"];
@@ -195,10 +206,12 @@ function StatusTab({ agent, info }: { agent: AgentModel; info: AgentInfo }) {
           />
         </CardBody>
       </Card>
-      <Gallery hasGutter minWidths={{ default: "100%", lg: "30%" }}>
+      {/* Two by two: the cluster's card has more to say than the others. */}
+      <Gallery hasGutter minWidths={{ default: "100%", lg: "40%" }}>
         <CheckpointsCard stats={info.stats} />
         <ModeShareCard stats={info.stats} />
         <PairCard info={info} uuid={agent.uuid} />
+        <ClusterCard cluster={cluster} info={info} />
       </Gallery>
       <HistoryCard history={info.history} />
     </div>
@@ -236,9 +249,10 @@ export interface DomainViewProps {
   uuid: string;
   tab: DomainTab;
   admin: boolean | null;
+  cluster: ClusterState;
 }
 
-export function DomainView({ agent, uuid, tab, admin }: DomainViewProps) {
+export function DomainView({ agent, uuid, tab, admin, cluster }: DomainViewProps) {
   const actions = useActions();
   const busName = agent?.busName;
   const running = agent?.running ?? false;
@@ -283,9 +297,9 @@ export function DomainView({ agent, uuid, tab, admin }: DomainViewProps) {
               >
                 {tab === "status" &&
                   (info.role === "secondary" ? (
-                    <SecondaryStatus agent={agent} info={info} />
+                    <SecondaryStatus agent={agent} info={info} cluster={cluster} />
                   ) : (
-                    <StatusTab agent={agent} info={info} />
+                    <StatusTab agent={agent} info={info} cluster={cluster} />
                   ))}
               </Tab>
               <Tab

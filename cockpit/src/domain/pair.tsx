@@ -1,16 +1,9 @@
 // Who is who in the pair, and which QEMU each side runs (COLO's behaviour differs by version).
-import {
-  Card,
-  CardBody,
-  CardTitle,
-  DescriptionList,
-  DescriptionListDescription,
-  DescriptionListGroup,
-  DescriptionListTerm,
-} from "@patternfly/react-core";
+import { Card, CardBody, CardTitle } from "@patternfly/react-core";
 import { _ } from "../i18n.js";
 import { roleText } from "../labels.js";
 import type { AgentInfo } from "../model.js";
+import { TermList } from "./term-list.js";
 
 const unknown = (version: string) => version || _("unknown");
 
@@ -26,14 +19,7 @@ export function PairCard({ info, uuid }: { info: AgentInfo; uuid: string }) {
     <Card isFullHeight>
       <CardTitle component="h3">{_("Pair")}</CardTitle>
       <CardBody>
-        <DescriptionList isHorizontal isCompact id="pair">
-          {rows.map(([term, value]) => (
-            <DescriptionListGroup key={term}>
-              <DescriptionListTerm>{term}</DescriptionListTerm>
-              <DescriptionListDescription>{value}</DescriptionListDescription>
-            </DescriptionListGroup>
-          ))}
-        </DescriptionList>
+        <TermList id="pair" rows={rows} />
       </CardBody>
     </Card>
   );

@@ -16,6 +16,17 @@ export interface ColoPlumbing {
   disks: number;
   /** The files the plumbing's drives open (ids colo-...): on a secondary, its own images. */
   images: string[];
+  /**
+   * The image each replicated disk runs on, by disk number: a primary's quorum's first child, a
+   * secondary's base (what it runs on once it has taken over).
+   */
+  diskImages: DiskImage[];
+}
+
+export interface DiskImage {
+  path: string;
+  /** The image's format driver: "raw" or "qcow2". */
+  format: string;
 }
 
 export interface DomainInfo {
@@ -530,6 +541,8 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   let incoming: string | undefined;
   let disks = 0;
   const images: string[] = [];
+  const primaryImages = new Map<number, DiskImage>();
+  const baseImages = new Map<number, DiskImage>();
   for (let i = 0; i + 1 < args.length; i++) {
     // QEMU takes both -option and --option.
     const option = args[i]?.replace(/^--/, "-");
@@ -546,7 +559,20 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
       i++;
     } else if (option === "-drive") {
       const drive = keyval(value);
-      if (drive.driver === "quorum" && /^colo-disk\d+$/.test(drive.id ?? "")) disks++;
+      const quorum = /^colo-disk(\d+)$/.exec(drive.id ?? "")?.[1];
+      const parent = /^colo-parent(\d+)$/.exec(drive.id ?? "")?.[1];
+      const child = drive["children.0.file.filename"];
+      if (drive.driver === "quorum" && quorum !== undefined) {
+        disks++;
+        if (child !== undefined)
+          primaryImages.set(Number(quorum), {
+            path: child,
+            format: drive["children.0.driver"] ?? "raw",
+          });
+      }
+      const base = drive["file.filename"];
+      if (parent !== undefined && base !== undefined)
+        baseImages.set(Number(parent), { path: base, format: drive.driver ?? "raw" });
       if (drive.id?.startsWith("colo-")) {
         images.push(
           ...Object.entries(drive).flatMap(([k, v]) => (/(^|\.)filename$/.test(k) ? [v] : [])),
@@ -559,9 +585,13 @@ function coloPlumbing(args: readonly string[]): ColoPlumbing | undefined {
   if (types.has("colo-compare")) role = "primary";
   else if (types.has("filter-rewriter") || incoming !== undefined) role = "secondary";
   else return undefined;
+  const own = role === "primary" ? primaryImages : baseImages;
+  const diskImages = Array.from({ length: disks }, (_, n) => own.get(n)).filter(
+    (d): d is DiskImage => d !== undefined,
+  );
   return incoming === undefined
-    ? { role, objects, disks, images }
-    : { role, objects, incoming, disks, images };
+    ? { role, objects, disks, images, diskImages }
+    : { role, objects, incoming, disks, images, diskImages };
 }
 
 /** The type and id of an -object value: keyval ("type,id=x,k=v") or JSON ({"qom-type":...}). */

@@ -4,8 +4,10 @@
 //     <colo:role>primary</colo:role>                       primary or secondary
 //     <colo:peer uri="qemu+ssh://root@host2/system" domain="web1-secondary"/>
 //     <colo:protect>true</colo:protect>                    optional, default false
-//     <colo:ports migration="9004" nbd="9005"/>            the pair's own ports (pair create; nbd
-//                                                            only with disks)
+//     <colo:ports migration="9004" nbd="9005">             the pair's own ports (pair create; nbd
+//       <colo:nic mirror="9000" compare="9001"               only with disks), and each NIC's, in
+//                 compare-in="9002" compare-out="9003"/>     <interface> order (re-protection
+//     </colo:ports>                                          builds a primary's plumbing anew)
 //     <colo:params>                                        optional, any subset of PARAMETERS
 //       <colo:passive-count>100</colo:passive-count>
 //     </colo:params>
@@ -13,7 +15,8 @@
 //   </colo:hybrid>
 //
 // <original> holds, as text, a <devices> with the plain domain's own versions of the devices pair
-// create changed, which pair remove puts back. As text, it stays out of our namespace's
+// create changed, which pair remove puts back; both sides keep it, since either may be the one
+// that survives and is made a primary again. As text, it stays out of our namespace's
 // grammar and libvirt keeps it byte for byte.
 //
 // Any prefix will do. virDomainGetMetadata (`virsh metadata DOMAIN --uri NS`) returns the element
@@ -54,7 +57,29 @@ export interface PairPortsMetadata {
   migration: number;
   /** Where the secondary serves its disks' base images over NBD; a pair with disks only. */
   nbd?: number;
+  /** Each NIC's four ports, in <interface> order; absent in metadata written before they were kept. */
+  nics?: NicPorts[];
 }
+
+/** The four TCP ports of one NIC's plumbing (pair/plumbing.ts draws them). */
+export interface NicPorts {
+  /** A: the primary's mirror0, its outgoing packets copied to the secondary's red0. */
+  mirror: number;
+  /** B: the primary's compare1, the secondary's output (red1) into colo-compare. */
+  compare: number;
+  /** C: the primary's own output into colo-compare (compare0 to compare0-0, loopback). */
+  compareIn: number;
+  /** D: colo-compare's verdict back into the primary's net (compare_out0 to compare_out). */
+  compareOut: number;
+}
+
+/** NicPorts' attributes on <nic>, in order. */
+const NIC_PORT_ATTRS = [
+  ["mirror", "mirror"],
+  ["compare", "compare"],
+  ["compare-in", "compareIn"],
+  ["compare-out", "compareOut"],
+] as const;
 
 /** The ports a pair may use: not the privileged ones. */
 export const PORT_RANGE = { min: 1024, max: 65_535 } as const;
@@ -203,7 +228,34 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
     const path = `${ROOT}/ports`;
     checkAttrs(portsEl, path, PORT_ATTRS);
     noText(portsEl, path);
-    children(portsEl, path, []);
+    // <nic> may repeat: read in order, not by children(), which takes each name once.
+    const nics: NicPorts[] = [];
+    let nicsOk = true;
+    for (const [n, nicEl] of portsEl.children.entries()) {
+      const at = `${path}/nic[${n}]`;
+      if (nicEl.ns !== ns || nicEl.name !== "nic") {
+        report(`${path}/${nicEl.name}`, `unknown element <${nicEl.name}> in <ports>: expected nic`);
+        nicsOk = false;
+        continue;
+      }
+      checkAttrs(
+        nicEl,
+        at,
+        NIC_PORT_ATTRS.map(([a]) => a),
+      );
+      noText(nicEl, at);
+      children(nicEl, at, []);
+      const nic: Partial<Record<keyof NicPorts, number>> = {};
+      for (const [attr, key] of NIC_PORT_ATTRS) {
+        const v = attrValue(nicEl, attr);
+        const bad = v === undefined ? `missing: the NIC's ${attr} port` : portProblem(attr, v);
+        if (bad !== undefined) {
+          report(`${at}/@${attr}`, bad);
+          nicsOk = false;
+        } else nic[key] = Number(v);
+      }
+      if (nicsOk) nics.push(nic as NicPorts);
+    }
     const migration = attrValue(portsEl, "migration");
     const nbd = attrValue(portsEl, "nbd");
     const bad =
@@ -213,8 +265,12 @@ export function readMetadata(el: XmlElement): HybridMetadataResult {
     const nbdBad = nbd === undefined ? undefined : portProblem("nbd", nbd);
     if (bad !== undefined) report(`${path}/@migration`, bad);
     if (nbdBad !== undefined) report(`${path}/@nbd`, nbdBad);
-    if (bad === undefined && nbdBad === undefined) {
-      ports = { migration: Number(migration), ...(nbd !== undefined && { nbd: Number(nbd) }) };
+    if (bad === undefined && nbdBad === undefined && nicsOk) {
+      ports = {
+        migration: Number(migration),
+        ...(nbd !== undefined && { nbd: Number(nbd) }),
+        ...(nics.length > 0 && { nics }),
+      };
     }
   }
 
@@ -298,6 +354,9 @@ export function formatMetadata(m: HybridMetadata): string {
     domainProblem(m.peer.domain),
     m.ports === undefined ? undefined : portProblem("migration", String(m.ports.migration)),
     m.ports?.nbd === undefined ? undefined : portProblem("nbd", String(m.ports.nbd)),
+    ...(m.ports?.nics ?? []).flatMap((nic) =>
+      NIC_PORT_ATTRS.map(([attr, key]) => portProblem(attr, String(nic[key]))),
+    ),
     m.original === undefined ? undefined : originalProblem(m.original),
   ];
   const checked = applyPatch(DEFAULT_PARAMS, toExternal(m.params));
@@ -315,15 +374,20 @@ export function formatMetadata(m: HybridMetadata): string {
     `  <role>${escapeXml(m.role)}</role>`,
     `  <peer uri="${escapeXml(m.peer.uri)}" domain="${escapeXml(m.peer.domain)}"/>`,
     `  <protect>${m.protect}</protect>`,
-    ...(m.ports === undefined
-      ? []
-      : [
-          `  <ports migration="${m.ports.migration}"${m.ports.nbd === undefined ? "" : ` nbd="${m.ports.nbd}"`}/>`,
-        ]),
+    ...(m.ports === undefined ? [] : formatPorts(m.ports)),
     "  <params>",
     ...params,
     "  </params>",
     ...(m.original === undefined ? [] : [`  <original>${escapeXml(m.original)}</original>`]),
     `</${ROOT}>`,
   ].join("\n");
+}
+
+function formatPorts(ports: PairPortsMetadata): string[] {
+  const open = `  <ports migration="${ports.migration}"${ports.nbd === undefined ? "" : ` nbd="${ports.nbd}"`}`;
+  const nics = ports.nics ?? [];
+  if (nics.length === 0) return [`${open}/>`];
+  const nic = (p: NicPorts) =>
+    `    <nic ${NIC_PORT_ATTRS.map(([attr, key]) => `${attr}="${p[key]}"`).join(" ")}/>`;
+  return [`${open}>`, ...nics.map(nic), "  </ports>"];
 }

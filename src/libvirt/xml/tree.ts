@@ -83,9 +83,11 @@ const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 /** Parses a whole document and returns its root element. */
 export function parseXml(xml: string): XmlElement {
   // A UTF-16 code unit is at least one UTF-8 byte, so the cheap test comes first.
-  if (xml.length > MAX_XML_BYTES || Buffer.byteLength(xml, "utf8") > MAX_XML_BYTES) {
+  // TextEncoder, not Node's Buffer: the Cockpit page reads Pacemaker's XML with this too.
+  const bytes = xml.length > MAX_XML_BYTES ? xml.length : new TextEncoder().encode(xml).length;
+  if (bytes > MAX_XML_BYTES) {
     throw new XmlError(
-      `XML input is ${Buffer.byteLength(xml, "utf8")} bytes; the limit is ${MAX_XML_BYTES} (4 MiB)`,
+      `XML input is ${bytes === xml.length ? "at least " : ""}${bytes} bytes; the limit is ${MAX_XML_BYTES} (4 MiB)`,
     );
   }
   const declaration = DECLARATION.exec(xml);

@@ -167,6 +167,31 @@ export function withDriverName(nic: XmlElement, name: string): XmlElement {
   return { ...nic, children };
 }
 
+/**
+ * The file <disk> on another image: its <source file=...> and <driver type=...> (the image's
+ * format), its other settings kept.
+ */
+export function withDiskImage(disk: XmlElement, path: string, format: string): XmlElement {
+  const set = (name: string, key: string, value: string) => (c: XmlElement) =>
+    c.ns === "" && c.name === name
+      ? {
+          ...c,
+          attrs: [...c.attrs.filter((a) => !(a.ns === "" && a.name === key)), attr(key, value)],
+        }
+      : c;
+  const has = (name: string) => disk.children.some((c) => c.ns === "" && c.name === name);
+  const children = disk.children
+    .map(set("source", "file", path))
+    .map(set("driver", "type", format));
+  if (!has("source"))
+    children.push(element(disk.path, "source", "", "", [attr("file", path)], [], ""));
+  if (!has("driver"))
+    children.unshift(
+      element(disk.path, "driver", "", "", [attr("name", "qemu"), attr("type", format)], [], ""),
+    );
+  return { ...disk, children };
+}
+
 function element(
   parent: string,
   name: string,

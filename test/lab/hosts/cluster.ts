@@ -7,7 +7,12 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, statSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { attrValue, parseXml, type XmlElement } from "../../../src/libvirt/xml/tree.js";
+import {
+  type CrmMon,
+  type FenceEvent,
+  parseCrmMon,
+  parseFenceHistory,
+} from "../../../src/cluster/crm-mon.js";
 import { CommandError, DAEMON_ENV, run } from "../../support/exec.js";
 import { commandLine } from "../../support/processes.js";
 import { waitUntil } from "../../support/wait.js";
@@ -32,43 +37,10 @@ const PACEMAKER_LOG = "/var/log/pacemaker/pacemaker.log";
 const COROSYNC_LOG = "/var/log/corosync/corosync.log";
 const CIB_FILE = "/var/lib/pacemaker/cib/cib.xml";
 
-export interface NodeStatus {
-  name: string;
-  online: boolean;
-  /** Lost without a clean leave, not yet fenced. */
-  unclean: boolean;
-}
-
-export interface ResourceStatus {
-  id: string;
-  /** "stonith:fence_colo_lab", "ocf:heartbeat:VirtualDomain", ... */
-  agent: string;
-  /** Started, Stopped, Promoted, Unpromoted, ... */
-  role: string;
-  failed: boolean;
-  /** Where it is active. */
-  nodes: string[];
-}
+export type { FenceEvent, NodeStatus, ResourceStatus } from "../../../src/cluster/crm-mon.js";
 
 /** One host's view, from `crm_mon --output-as=xml`. */
-export interface ClusterStatus {
-  /** Whether its partition has quorum (as the DC says; false without a DC). */
-  quorum: boolean;
-  dc: string | undefined;
-  nodes: NodeStatus[];
-  /** Primitives, also those in groups, clones and bundles. */
-  resources: ResourceStatus[];
-}
-
-/** A fencing operation, from `stonith_admin --history`. */
-export interface FenceEvent {
-  action: string;
-  target: string;
-  /** The host whose fencer ran the agent. */
-  executioner: string | undefined;
-  /** "success", "pending", "failed". */
-  status: string;
-}
+export type ClusterStatus = CrmMon;
 
 export interface Cluster {
   /** corosync's totem timings as it runs them (after token_coefficient), ms. */
@@ -213,60 +185,6 @@ function startPacemaker(h: HostLayout): void {
   } finally {
     closeSync(fd);
   }
-}
-
-/** The first element named `name` among `el`'s children. */
-const child = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
-
-/** Every primitive under `el`, through groups, clones and bundles. */
-function resources(el: XmlElement): ResourceStatus[] {
-  return el.children.flatMap((c) =>
-    c.name === "resource"
-      ? [
-          {
-            id: attrValue(c, "id") ?? "",
-            agent: attrValue(c, "resource_agent") ?? "",
-            role: attrValue(c, "role") ?? "",
-            failed: attrValue(c, "failed") === "true",
-            nodes: c.children
-              .filter((n) => n.name === "node")
-              .map((n) => attrValue(n, "name") ?? ""),
-          },
-        ]
-      : resources(c),
-  );
-}
-
-/** `crm_mon --output-as=xml`: what ClusterStatus holds. */
-function parseCrmMon(xml: string): ClusterStatus {
-  const root = parseXml(xml);
-  const summary = child(root, "summary");
-  const dc = summary && child(summary, "current_dc");
-  const present = dc !== undefined && attrValue(dc, "present") === "true";
-  const list = child(root, "resources");
-  return {
-    quorum: present && attrValue(dc, "with_quorum") === "true",
-    dc: present ? attrValue(dc, "name") : undefined,
-    nodes: (child(root, "nodes")?.children ?? []).map((n) => ({
-      name: attrValue(n, "name") ?? "",
-      online: attrValue(n, "online") === "true",
-      unclean: attrValue(n, "unclean") === "true",
-    })),
-    resources: list ? resources(list) : [],
-  };
-}
-
-/** `stonith_admin --history NODE --output-as=xml`: its list of fence_event. */
-function parseFenceHistory(xml: string): FenceEvent[] {
-  const list = parseXml(xml).children.find((c) => c.name === "list");
-  return (list?.children ?? [])
-    .filter((e) => e.name === "fence_event")
-    .map((e) => ({
-      action: attrValue(e, "action") ?? "",
-      target: attrValue(e, "target") ?? "",
-      executioner: attrValue(e, "delegate"),
-      status: attrValue(e, "status") ?? "",
-    }));
 }
 
 /**

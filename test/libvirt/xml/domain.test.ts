@@ -59,6 +59,7 @@ describe("parseDomainXml", () => {
       ],
       disks: 0,
       images: [],
+      diskImages: [],
     });
     expect(info.metadata).toMatchObject({
       ok: true,
@@ -74,6 +75,7 @@ describe("parseDomainXml", () => {
       incoming: "tcp:127.0.0.1:9998",
       disks: 0,
       images: [],
+      diskImages: [],
     });
     expect(info.metadata).toMatchObject({ ok: true, value: { role: "secondary", protect: true } });
   });
@@ -124,7 +126,13 @@ describe("parseDomainXml", () => {
 
   it("matches the qemu namespace by URI, whatever the prefix and wherever declared", () => {
     const objects = args("-object", "colo-compare,id=comp0");
-    const primary = { role: "primary", objects: ["colo-compare,id=comp0"], disks: 0, images: [] };
+    const primary = {
+      role: "primary",
+      objects: ["colo-compare,id=comp0"],
+      disks: 0,
+      images: [],
+      diskImages: [],
+    };
     const renamed = PRIMARY.replaceAll("qemu:", "q:").replace("xmlns:qemu=", "xmlns:q=");
     expect(renamed).toContain("<q:commandline>");
     expect(parseDomainXml(renamed).colo?.role).toBe("primary");
@@ -160,6 +168,7 @@ describe("parseDomainXml", () => {
       incoming: "defer",
       disks: 0,
       images: [],
+      diskImages: [],
     });
   });
 

@@ -1,7 +1,7 @@
 // localAddressToward: the route's source address, found without sending a packet. Across the
 // lab's hosts: test/lab/hosts.test.ts.
 import { describe, expect, it } from "vitest";
-import { localAddressToward } from "../../src/cli/local-address.js";
+import { localAddressToward } from "../../src/libvirt/local-address.js";
 
 describe("localAddressToward", () => {
   it("is this host's address on the route to the peer", async () => {
