@@ -1,31 +1,38 @@
-// Automatic failover on Pacemaker and corosync: a pair with a disk across lab hosts A and B,
-// with C as the cluster's third vote, made a promotable clone of ocf:colo-hybrid:colo
-// (hosts/cluster-pair.ts). Pacemaker adopts the running pair, promoted on A and unpromoted on B,
-// and the resource agent leaves failing over to the cluster (auto-failover off). Then, with the
-// write workload's records acknowledged, one of three faults: A loses power, or A's LAN link
-// goes down (A cannot tell that from B's death), or B loses power. The side in the partition
-// with quorum fences the other and runs the guest: B by its promote (its failover), A by the
-// notification that B's instance stopped. After each, the guest answers at its address, the
-// fenced host runs no copy of it, and the survivor's disk holds every acknowledged record.
+// Automatic failover and re-protection on Pacemaker and corosync: a pair with a disk across lab
+// hosts A and B, with C as the cluster's third vote, made a promotable clone of
+// ocf:colo-hybrid:colo (hosts/cluster-pair.ts). Pacemaker adopts the running pair, promoted on A
+// and unpromoted on B, and the resource agent leaves failing over to the cluster (auto-failover
+// off). Then, with the write workload's records acknowledged, one of three faults: A loses
+// power, or A's LAN link goes down (A cannot tell that from B's death), or B loses power. The
+// side in the partition with quorum fences the other and runs the guest: B by its promote (its
+// failover), A by the notification that B's instance stopped. After each, the guest answers at
+// its address with every acknowledged record, and the fenced host runs no copy of it. Then the
+// lost host comes back: its instance's start makes it the survivor's new secondary, and the
+// survivor, told so, is protected again while it runs. Last, the survivor's host loses power,
+// the guest fails back to the host that came back, and its disk holds every record.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_IMAGE_DIR } from "../../src/pair/disks.js";
 import type { CommandError } from "../support/exec.js";
 import { waitUntil } from "../support/wait.js";
 import { recordsOn } from "./disk-pair.js";
 import { buildGuest } from "./guest.js";
 import { guestDomainXml } from "./guest-domain.js";
-import { type Cluster, powerOff } from "./hosts/cluster.js";
+import { type Cluster, powerOff, powerOn } from "./hosts/cluster.js";
 import { answeredAfter, type ClusterPair, startClusterPair } from "./hosts/cluster-pair.js";
 import { OCF_AGENT, resourceNames } from "./hosts/colo-resource.js";
-import { partition } from "./hosts/faults.js";
+import { heal, partition } from "./hosts/faults.js";
 import { processesIn } from "./hosts/host.js";
 import type { LabHost } from "./hosts/hosts.js";
 import { hostLayout, LAB_DIR } from "./hosts/layout.js";
-import type { HostsPair, HostsPairImages } from "./hosts/pair.js";
+import type { HostsPair } from "./hosts/pair.js";
+import { applyTcgWorkaroundOn } from "./hosts/tcg.js";
 
 const MINUTE = 60_000;
 const WRITES = 15;
+/** Acknowledged while the pair is protected again, before the failback. */
+const MORE_WRITES = 5;
 
 interface Drill {
   fault: string;
@@ -110,33 +117,103 @@ describe.each(DRILLS)("Pacemaker, $fault", (drill) => {
     6 * MINUTE,
   );
 
+  /** Who is where: the survivor keeps its name; the lost side's comes back as its secondary. */
+  const sides = () => {
+    const a = { host: pair.a, name: pair.name, bus: pair.primaryBus };
+    const b = { host: pair.b, name: pair.secondaryName, bus: pair.secondaryBus };
+    return drill.lost === "a" ? { lost: a, survivor: b } : { lost: b, survivor: a };
+  };
+  /** Only the lost host runs nothing at all: there is one copy of the guest. */
+  const poweredOff = (host: LabHost) => {
+    const h = hostLayout(pair.lab.hosts.indexOf(host));
+    return processesIn([`/run/netns/${h.netns}`, h.mntFile]);
+  };
+  let acked = WRITES;
+  const write = async () => {
+    expect((await get("/cgi-bin/write")).trim()).toBe(`${acked + 1}`);
+    acked++;
+  };
+
   it(
     `${drill.fault}: fenced, the survivor runs the guest with every acknowledged record`,
     async () => {
-      const lost = drill.lost === "a" ? pair.a : pair.b;
-      const survivor = drill.lost === "a" ? pair.b : pair.a;
+      const { lost, survivor } = sides();
       const t0 = Date.now();
       await drill.make(pair);
       const answeredMs = await answeredAfter(pair, t0);
-      const fenced = await cluster.fenceHistory(survivor, lost.name);
+      const fenced = await cluster.fenceHistory(survivor.host, lost.host.name);
       log(`${drill.fault}: answered after ${answeredMs} ms; fencing: ${JSON.stringify(fenced)}`);
       expect(fenced.some((f) => f.action === "off" && f.status === "success")).toBe(true);
-      // One copy of the guest: the lost host runs nothing at all.
-      const h = hostLayout(pair.lab.hosts.indexOf(lost));
-      expect(processesIn([`/run/netns/${h.netns}`, h.mntFile])).toEqual([]);
-      expect(await roles(survivor)).toEqual({ [survivor.name]: "Promoted" });
-      const bus = drill.lost === "a" ? pair.secondaryBus : pair.primaryBus;
-      expect((await pair.props(bus)).ColoState).toBe("failed-over");
-      expect((await get("/cgi-bin/write")).trim()).toBe(`${WRITES + 1}`);
+      expect(poweredOff(lost.host)).toEqual([]);
+      expect(await roles(survivor.host)).toEqual({ [survivor.host.name]: "Promoted" });
+      expect((await pair.props(survivor.bus)).ColoState).toBe("failed-over");
+      // Its answer is the number of records its disk holds.
+      await write();
+    },
+    3 * MINUTE,
+  );
 
-      // The disk, read with the survivor's QEMU stopped behind Pacemaker's back.
-      await survivor.run("crm", ["configure", "property", "maintenance-mode=true"]);
-      const domain = drill.lost === "a" ? pair.secondaryName : pair.name;
-      await survivor.run("virsh", ["destroy", domain]);
-      const images = pair.images as HostsPairImages;
-      const image = drill.lost === "a" ? images.secondaryBase : images.primary;
-      expect(await recordsOn(image, LAB_DIR, survivor.run)).toEqual({
-        records: WRITES + 1,
+  it(
+    "the lost host back: its instance's start makes it the new secondary, and the survivor is protected again as it runs",
+    async () => {
+      const { lost, survivor } = sides();
+      // The lab's: a secondary that took over is a primary now, under TCG.
+      if (drill.lost === "a") await applyTcgWorkaroundOn(survivor.host, survivor.name, log);
+      await heal(lost.host);
+      const t0 = Date.now();
+      await powerOn(lost.host);
+      await waitUntil(
+        `${survivor.name} in COLO as the primary`,
+        async () => {
+          const p = await pair.props(survivor.bus);
+          return p.ColoState === "colo" && p.Role === "primary";
+        },
+        2 * MINUTE,
+        100,
+      );
+      log(`${lost.host.name} powered on: protected again after ${Date.now() - t0} ms`);
+      const crmMon = (await c.run("crm_mon", ["-1"])).stdout;
+      log(crmMon);
+      expect(await roles(survivor.host)).toEqual({
+        [survivor.host.name]: "Promoted",
+        [lost.host.name]: "Unpromoted",
+      });
+      expect(crmMon).not.toContain("Failed Resource Actions");
+      await waitUntil(
+        `${lost.name}'s agent in COLO as the secondary`,
+        async () => {
+          const p = await pair.props(lost.bus).catch(() => undefined);
+          return p?.ColoState === "colo" && p.Role === "secondary";
+        },
+        MINUTE,
+        200,
+      );
+      for (let i = 0; i < MORE_WRITES; i++) await write();
+    },
+    4 * MINUTE,
+  );
+
+  it(
+    "fails back: the survivor's host powered off, the host that came back runs the guest with every record",
+    async () => {
+      const { lost, survivor } = sides();
+      const t0 = Date.now();
+      await powerOff(survivor.host);
+      const answeredMs = await answeredAfter(pair, t0);
+      const fenced = await cluster.fenceHistory(lost.host, survivor.host.name);
+      log(`failback to ${lost.host.name}: answered after ${answeredMs} ms`);
+      expect(fenced.some((f) => f.action === "off" && f.status === "success")).toBe(true);
+      expect(poweredOff(survivor.host)).toEqual([]);
+      expect(await roles(lost.host)).toEqual({ [lost.host.name]: "Promoted" });
+      expect((await pair.props(lost.bus)).ColoState).toBe("failed-over");
+      await write();
+
+      // The disk, read with its QEMU stopped behind Pacemaker's back.
+      await lost.host.run("crm", ["configure", "property", "maintenance-mode=true"]);
+      await lost.host.run("virsh", ["destroy", lost.name]);
+      const base = `${DEFAULT_IMAGE_DIR}/${lost.name}-vda-base.qcow2`;
+      expect(await recordsOn(base, LAB_DIR, lost.host.run)).toEqual({
+        records: acked,
         pattern: true,
       });
     },

@@ -330,12 +330,17 @@ export function clusterLogs(host: LabHost): { corosync: string; pacemaker: strin
 }
 
 /**
- * The host booted again, after powerOff or fencing: its virtlogd, libvirtd and sshd, then
- * corosync and pacemakerd, which rejoin the cluster once it reaches the others.
+ * The host booted again, after powerOff or fencing: its virtlogd, libvirtd and sshd, then (in a
+ * lab with the cluster) corosync and pacemakerd, which rejoin the cluster once it reaches the
+ * others.
  */
-export async function powerOn(host: LabHost, timeoutMs = 60_000): Promise<void> {
+export async function powerOn(
+  host: LabHost,
+  { timeoutMs = 60_000, cluster = true }: { timeoutMs?: number; cluster?: boolean } = {},
+): Promise<void> {
   const h = layoutOf(host);
   await startDaemons(h, timeoutMs);
+  if (!cluster) return;
   // Not until quorum: the host may come back to a partition. pacemakerd without a corosync to
   // talk to retries for about 15 s and exits.
   await startDaemon(h, ["corosync"]);
