@@ -382,11 +382,13 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
     const p = params.params;
     const side = await findSide(lv, p);
     // The epochs cost a few cluster queries: read where they decide something.
-    const observeNow = async () => {
-      const o = await observe(lv, side, NO_EPOCHS);
-      return decide.needsEpochs(o) ? observe(lv, side, await readEpochs(p)) : o;
+    const observeNow = async (s: Side | undefined) => {
+      const o = await observe(lv, s, NO_EPOCHS);
+      return decide.needsEpochs(o) && o.kind !== "absent"
+        ? { ...o, epochs: await readEpochs(p) }
+        : o;
     };
-    const observed = await observeNow();
+    const observed = await observeNow(side);
     const epochs = "epochs" in observed ? observed.epochs : NO_EPOCHS;
     if (side !== undefined && observed.kind === "running") await clusterParams(side);
     if (plan === undefined) {
@@ -399,7 +401,8 @@ export async function ocf(args: string[], env: NodeJS.ProcessEnv = process.env):
     // Who served last: a promotion, or a primary that runs on alone.
     const servesNow = chosen.do === "failover" || (action === "promote" && chosen.do !== "nothing");
     if (servesNow) await stampEpoch(p);
-    const after = decide.monitor(await observeNow());
+    // Found again: becoming a secondary changed what this side is.
+    const after = decide.monitor(await observeNow(await findSide(lv, p)));
     if (after.score !== undefined) await setScore(after.score);
     return say(outcome);
   } catch (e) {

@@ -67,9 +67,11 @@ export async function protectCommand(args: string[], err: NodeJS.WritableStream)
   }
 
   const showProgress = (p: ProtectProgress) =>
-    err.write(
-      `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}${p.synced ? ` (disks ${mib(p.synced.done)} of ${mib(p.synced.total)} MiB)` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
-    );
+    p.note !== undefined
+      ? err.write(`note: ${p.note}\n`)
+      : err.write(
+          `protect: ${p.phase}${p.primary ? ` (primary ${p.primary}, secondary ${p.secondary})` : ""}${p.synced ? ` (disks ${mib(p.synced.done)} of ${mib(p.synced.total)} MiB)` : ""}, ${(p.elapsedMs / 1000).toFixed(1)} s\n`,
+        );
   const resyncOnly = ["secondary-uri", "image-dir", "qemu-version"] as const;
   if (values.resync) {
     const secondaryUri = values["secondary-uri"];

@@ -64,6 +64,9 @@ type Cause =
   | "failover"
   | "replica";
 
+const RESYNCING =
+  "re-protection is under way (the guest runs alone until COLO runs with the new secondary): ask again once it has ended";
+
 /** After this many reads disturbed by events, say so and read again after a pause. */
 const QUIET_READS = 5;
 const DERIVE_RETRY_MS = 100;
@@ -146,8 +149,9 @@ export class PairController {
   /** Replicated disks and NICs in the plumbing: a reload may change them. */
   private disks: number;
   private nics: number;
-  /** Re-protection under way (reprotect.ts, run by the executor). */
+  /** Re-protection under way (reprotect.ts, run by the executor), from this ColoState. */
   private resyncing = false;
+  private resyncFrom: ColoState = "failed-over";
   /** The peer changed while a connection to the old one was under way. */
   private peerMoved = false;
 
@@ -860,6 +864,8 @@ export class PairController {
       case "resync":
         this.resyncing = false;
         this.fail("replication", `re-protection with ${p.secondaryUri} failed: ${error}`);
+        // It runs alone as before (reprotect.ts undid its steps); QEMU is read again to be sure.
+        this.setColo(this.resyncFrom, "re-protection failed");
         this.derive();
         return;
       case "drop-peer":
@@ -923,11 +929,22 @@ export class PairController {
   private onRequest(id: number, r: Request): void {
     switch (r.kind) {
       case "set-params":
+        // Re-protection stores the metadata it read when it began: a change now would be lost.
+        if (this.resyncing) {
+          this.answer(id, { ok: false, error: RESYNCING });
+          return;
+        }
         // One at a time, each patch applied to what the previous one stored.
         this.paramQueue.push({ id, patch: r.patch });
         this.nextParams();
         return;
       case "failover":
+        // Until COLO runs with the new secondary the guest runs alone; and the failover for the
+        // side's new role is known only once re-protection ends.
+        if (this.resyncing) {
+          this.answer(id, { ok: false, error: RESYNCING });
+          return;
+        }
         this.failover(id);
         return;
       case "resync":
@@ -956,6 +973,7 @@ export class PairController {
       return;
     }
     this.resyncing = true;
+    this.resyncFrom = this.colo;
     this.clear("replication");
     this.setColo("starting", `re-protecting with the secondary on ${secondaryUri}`);
     this.issue({ kind: "resync", secondaryUri }, { for: "resync", secondaryUri });
@@ -965,9 +983,11 @@ export class PairController {
   private whyNoResync(): string | undefined {
     const name = `'${this.config.domain}'`;
     if (this.resyncing) return `${name} is being protected again already`;
+    if (this.failingOver) return `${name} is failing over: try again once it runs alone`;
+    if (this.storing || this.paramQueue.length > 0)
+      return `${name}'s parameters are being stored: try again once they are`;
     if (this.inColo || this.protecting || this.colo === "starting")
       return `${name} is in COLO already (${this.colo}): there is nothing to resync`;
-    if (this.failingOver) return `${name} is failing over: try again once it runs alone`;
     const alone =
       this.colo === "failed-over" || (this.role === "primary" && this.colo === "unprotected");
     if (!alone)
@@ -990,6 +1010,11 @@ export class PairController {
     this.meta = next.meta;
     this.disks = next.disks;
     this.nics = next.nics;
+    // Its own QEMU's version goes with its role; the new secondary's is known once reached.
+    const own = this.qemu[before.role];
+    this.qemu.primary = "";
+    this.qemu.secondary = "";
+    this.qemu[next.meta.role] = own;
     this.emit({ type: "config", config: next });
     if (Object.keys(patch).length > 0) this.feed({ type: "set-params", t: this.now, patch });
     this.record(

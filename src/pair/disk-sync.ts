@@ -3,8 +3,9 @@
 // QEMU's own: the secondary serves its base images over NBD, and the primary mirrors each disk
 // into them (blockdev-mirror), running or not; once all are in step, the primary stops, the
 // mirrors end (in step: a ready mirror's cancel leaves the copy whole) and the NBD nodes become
-// the quorums' second children, so that from then on every write goes to both. The migration
-// that follows starts COLO, which runs the primary again.
+// the quorums' second children, so that from then on every write goes to both. A guest that
+// ran then runs again at once (a pause of milliseconds), unless `keepStopped`: then the
+// migration that follows starts COLO, which runs it again.
 import { diskIds } from "./disks.js";
 import type { PairSide } from "./protect.js";
 
@@ -38,7 +39,12 @@ export async function syncDisks(
   primary: PairSide,
   secondary: PairSide,
   disks: DiskReplication,
-  opts: { pollMs: number; stalledMs: number; onProgress: (done: number, total: number) => void },
+  opts: {
+    pollMs: number;
+    stalledMs: number;
+    onProgress: (done: number, total: number) => void;
+    keepStopped: boolean;
+  },
 ): Promise<DiskSync> {
   const p = (cmd: string, args?: Record<string, unknown>) => primary.lv.qmp(primary.dom, cmd, args);
   const s = (cmd: string, args?: Record<string, unknown>) =>
@@ -116,6 +122,10 @@ export async function syncDisks(
     for (const ids of all) {
       await p("job-dismiss", { id: ids.sync });
       await p("x-blockdev-change", { parent: ids.quorum, node: ids.nbd });
+    }
+    if (stopped && !opts.keepStopped) {
+      await p("cont");
+      stopped = false;
     }
   } catch (e) {
     await undo();

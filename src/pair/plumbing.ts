@@ -36,6 +36,13 @@ import { nicIds } from "./ids.js";
 import { type NicPlumbing, planNics, vhostOffWarning } from "./nic.js";
 import { LOOPBACK, type NetworkPiece, networkArgs, primaryNetwork } from "./primary-network.js";
 import { RETURN_PATH_CONFLICT } from "./protect.js";
+import {
+  NEVER_ENTERS_COLO,
+  neverEntersColo,
+  type QemuVersion,
+  reconnectOption,
+  tcgLosesDirtyPages,
+} from "./qemu-versions.js";
 
 /** The TCP ports of a pair: its first NIC's, the replication stream's, NBD's, the other NICs'. */
 export type { NicPorts };
@@ -62,10 +69,7 @@ const PORT_RANGE = { min: 1024, max: 65_535 } as const;
 export const DEFAULT_ADDRESS = "127.0.0.1";
 export const DEFAULT_PRIMARY_URI = "qemu:///system";
 
-export interface QemuVersion {
-  major: number;
-  minor: number;
-}
+export type { QemuVersion };
 /** Debian 12's, where the recipe was measured. */
 export const DEFAULT_QEMU_VERSION: QemuVersion = { major: 7, minor: 2 };
 
@@ -341,14 +345,14 @@ export function planPair(plainXml: string, choices: PairChoices): PairPlan {
   if (plain.metadata !== undefined) {
     warnings.push(`'${plain.name}' had colo-hybrid metadata already: it is replaced`);
   }
-  if (plain.type === "qemu" && before(version, 9, 0)) {
+  if (plain.type === "qemu" && tcgLosesDirtyPages(version)) {
     warnings.push(
       `'${plain.name}' runs under TCG (type 'qemu'): before 9.0, QEMU's COLO primary under TCG loses dirty pages (and 7.2's deadlocks at the first checkpoint) unless worked around at run time; COLO is meant for KVM`,
     );
   }
-  if (version.major === 10 && version.minor === 0) {
+  if (neverEntersColo(version)) {
     warnings.push(
-      "QEMU 10.0 never enters COLO (the migration ends 'completed': an upstream regression, fixed late 2025): the pair will not replicate",
+      `QEMU ${version.major}.${version.minor} never enters COLO: the migration ends 'completed' (${NEVER_ENTERS_COLO}): the pair will not replicate`,
     );
   }
   if (!oneHost) {
@@ -676,10 +680,6 @@ function portProblems(ports: PairPorts): string[] {
   return problems;
 }
 
-function before(v: QemuVersion, major: number, minor: number): boolean {
-  return v.major < major || (v.major === major && v.minor < minor);
-}
-
 const chardev = (id: string, host: string, port: number, ...options: string[]) => [
   "-chardev",
   ["socket", `id=${id}`, `host=${host}`, `port=${port}`, ...options].join(","),
@@ -699,7 +699,7 @@ function secondaryArgs(
   version: QemuVersion,
 ): string[] {
   // The secondary starts first and keeps trying until the primary's servers are up.
-  const reconnect = before(version, 9, 2) ? "reconnect=1" : "reconnect-ms=1000";
+  const reconnect = reconnectOption(version);
   const listen = isIP(incoming) === 6 ? `[${incoming}]` : incoming;
   const ports = nicPorts(p);
   return [

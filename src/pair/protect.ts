@@ -3,7 +3,8 @@
 // sides are put back as they were, as far as QEMU allows, and the error says why.
 import type { DomainRef, Libvirt } from "../libvirt/api.js";
 import { type DiskReplication, type DiskSync, syncDisks } from "./disk-sync.js";
-import { atLeast, type QemuInfo, qemuInfo } from "./qemu-info.js";
+import { type QemuInfo, qemuInfo } from "./qemu-info.js";
+import { NEVER_ENTERS_COLO, secondaryNeedsXColo, tcgLosesDirtyPages } from "./qemu-versions.js";
 
 export interface PairSide {
   lv: Libvirt;
@@ -18,6 +19,8 @@ export interface ProtectProgress {
   /** query-migrate's status on each side, once migrating. */
   primary?: string;
   secondary?: string;
+  /** Something to know about this phase, said once. */
+  note?: string;
 }
 
 export interface ProtectOptions {
@@ -114,6 +117,8 @@ export async function protect(
   // must leave the winner's replication alone.
   let migrating = false;
   let disks: DiskSync | undefined;
+  /** Stopped here for the migration (keepStopped, without disks): run again on failure. */
+  let pausedHere = false;
 
   // Puts the primary back as it was; the secondary can only be stopped, not rewound.
   const undo = async (why: string): Promise<never> => {
@@ -135,7 +140,8 @@ export async function protect(
         .catch(() => undefined),
     ];
     await Promise.all(steps);
-    if ((await runState(primary).catch(() => "")) === "postmigrate")
+    const now = await runState(primary).catch(() => "");
+    if (now === "postmigrate" || (pausedHere && now === "paused"))
       await primary.lv.qmp(primary.dom, "cont").catch(() => undefined);
     const sNow = await runState(secondary).catch(() => "gone");
     const sNote =
@@ -149,18 +155,30 @@ export async function protect(
   progress({ phase: "configuring" });
   try {
     // From QEMU 8.1 the secondary must be told too; before, it learns it from the stream.
-    if (atLeast(sInfo, 8, 1))
+    if (secondaryNeedsXColo(sInfo.version))
       await secondary.lv.qmp(secondary.dom, "migrate-set-capabilities", xColo(true));
     await primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(true));
     await primary.lv.qmp(primary.dom, "migrate-set-parameters", {
       "x-checkpoint-delay": opts.period,
     });
+    // The guest runs while its memory is copied, but where QEMU would lose what it writes.
+    const keepStopped = pInfo.accelerator === "tcg" && tcgLosesDirtyPages(pInfo.version);
+    if (keepStopped && (await runState(primary)) === "running")
+      progress({
+        phase: "configuring",
+        note: `QEMU ${pInfo.text} under TCG loses pages a running guest writes while it migrates (fixed in 9.0): '${primary.dom.name}' is paused from the end of the disk copy until COLO runs`,
+      });
     if (opts.disks !== undefined && opts.disks.count > 0) {
       disks = await syncDisks(primary, secondary, opts.disks, {
         pollMs,
         stalledMs: timeoutMs,
         onProgress: (done, total) => progress({ phase: "syncing", synced: { done, total } }),
+        keepStopped,
       });
+    }
+    if (keepStopped && (await runState(primary)) === "running") {
+      await primary.lv.qmp(primary.dom, "stop");
+      pausedHere = true;
     }
     await primary.lv.qmp(primary.dom, "migrate", { uri: opts.migrationUri });
     migrating = true;
@@ -184,8 +202,7 @@ export async function protect(
     if (p.status === "completed") {
       return undo(
         `QEMU ${pInfo.text} on '${primary.dom.name}' ended the migration "completed" instead of entering COLO ` +
-          '(a regression of QEMU 10.0 and 10.1, "migration: Always set DEVICE state", fixed upstream late 2025); ' +
-          "COLO needs a QEMU without it",
+          `(${NEVER_ENTERS_COLO}); COLO needs a QEMU without it`,
       );
     }
     if (p.status === "failed" || p.status === "cancelled") {

@@ -22,8 +22,3 @@ export async function qemuInfo(lv: Libvirt, dom: DomainRef): Promise<QemuInfo> {
     accelerator: kvm.enabled ? "kvm" : "tcg",
   };
 }
-
-export function atLeast(info: QemuInfo, major: number, minor: number): boolean {
-  const v = info.version;
-  return v.major > major || (v.major === major && v.minor >= minor);
-}

@@ -23,7 +23,7 @@ import { DEFAULT_ADDRESS, DEFAULT_PRIMARY_URI, secondaryMemoryProblem } from "./
 import { type NetworkPiece, networkCommand } from "./primary-network.js";
 import { type PairSide, type ProtectProgress, type ProtectResult, protect } from "./protect.js";
 import { qemuInfo } from "./qemu-info.js";
-import { missingPieces, objectsToDelete, planResync, type ResyncPlan } from "./resync.js";
+import { missingPieces, planResync, type ResyncPlan, removals } from "./resync.js";
 
 /** A host and the URI it is known by in what is said. */
 export interface Host {
@@ -239,8 +239,8 @@ export async function resyncSurvivor(
   if (notAlone !== undefined) throw new ReprotectError(notAlone);
   const added: NetworkPiece[] = [];
   const takeAway = async () => {
-    for (const id of objectsToDelete(added))
-      await survivor.lv.qmp(survivor.dom, "object-del", { id }).catch(() => undefined);
+    for (const { command, args } of removals(added))
+      await survivor.lv.qmp(survivor.dom, command, args).catch(() => undefined);
   };
   let result: ProtectResult;
   try {

@@ -118,8 +118,11 @@ export function planResync(survivorXml: string, choices: ResyncChoices): ResyncP
     if (e instanceof PairError) throw new ResyncError(config.name, e.problems);
     throw e;
   }
-  // The survivor runs already: how a primary starts is not news here.
-  pair.warnings = pair.warnings.filter((w) => !w.startsWith(`starting '${config.name}'`));
+  // The survivor runs already, its NIC without vhost-net: how a primary starts, and that
+  // vhost-net goes, are not news here.
+  pair.warnings = pair.warnings.filter(
+    (w) => !w.startsWith(`starting '${config.name}'`) && !w.startsWith("vhost-net is turned off"),
+  );
   const primaryMeta = readDomainConfig(parseXml(pair.primary.xml)).metadata;
   if (!primaryMeta?.ok) throw new Error("planPair wrote metadata it cannot read back");
   return {
@@ -152,7 +155,18 @@ export function missingPieces(
   );
 }
 
-/** The objects among `added`, in the order to delete them: last made, first gone. */
-export function objectsToDelete(added: readonly NetworkPiece[]): string[] {
-  return added.flatMap((p) => (p.kind === "object" ? [p.id] : [])).reverse();
+/**
+ * The QMP commands that take `added` away again: last made, first gone (every colo-compare before
+ * the IOThread it runs in, the objects before the chardevs they use).
+ */
+export function removals(
+  added: readonly NetworkPiece[],
+): { command: string; args: Record<string, unknown> }[] {
+  return [...added]
+    .reverse()
+    .map((p) =>
+      p.kind === "object"
+        ? { command: "object-del", args: { id: p.id } }
+        : { command: "chardev-remove", args: { id: p.id } },
+    );
 }

@@ -15,7 +15,10 @@ import type {
 } from "../../src/libvirt/api.js";
 import { formatMetadata, type HybridMetadata } from "../../src/libvirt/xml/metadata.js";
 
-/** Storage, block info and the host are not below the agent: a test that gets here is testing the wrong thing. */
+/**
+ * Storage, block info and the host are not below the agent: an agent test that gets here is
+ * testing the wrong thing (a storage test overrides what it needs: test/libvirt/images.test.ts).
+ */
 async function notInFake(call: string): Promise<never> {
   throw new Error(`${call}: not in the fake`);
 }
@@ -105,7 +108,7 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
   freeMemory(): Promise<number> {
     return notInFake("freeMemory");
   }
-  poolLookupByName(): Promise<PoolRef> {
+  poolLookupByName(_name: string): Promise<PoolRef> {
     return notInFake("poolLookupByName");
   }
   poolDefineXml(): Promise<PoolRef> {
@@ -126,16 +129,16 @@ export class FakeLibvirt extends EventEmitter implements Libvirt {
   poolInfo(): Promise<PoolInfo> {
     return notInFake("poolInfo");
   }
-  volCreateXml(): Promise<VolumeRef> {
+  volCreateXml(_pool: PoolRef, _xml: string): Promise<VolumeRef> {
     return notInFake("volCreateXml");
   }
-  volLookupByPath(): Promise<VolumeRef> {
+  volLookupByPath(_path: string): Promise<VolumeRef> {
     return notInFake("volLookupByPath");
   }
   volPath(): Promise<string> {
     return notInFake("volPath");
   }
-  volDelete(): Promise<void> {
+  volDelete(_vol: VolumeRef): Promise<void> {
     return notInFake("volDelete");
   }
 

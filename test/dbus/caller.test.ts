@@ -1,8 +1,8 @@
 // The agent checks who calls its mutating methods itself, not only through the bus policy: with
 // a second policy file of the test's own that lets everyone call this agent, a non-root caller
-// (outside group libvirt, or in it) may still read, but SetParameters, Failover and
-// ResetStatistics answer AccessDenied and change nothing; root's calls work; a caller the bus
-// can no longer name is refused too.
+// (outside group libvirt, or in it) may still read, but SetParameters, Failover,
+// ResetStatistics and Resync answer AccessDenied and change nothing; root's calls work; a caller
+// the bus can no longer name is refused too.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type MessageLike, Variant } from "@jellybrick/dbus-next";
@@ -72,10 +72,13 @@ const READS: MessageLike[] = [
 const SET = message(INTERFACE, "SetParameters", "a{sv}", [
   { "passive-limit": new Variant("s", "300"), enabled: new Variant("b", false) },
 ]);
+const SECONDARY_URI = "qemu+ssh://host2/system";
+const RESYNC = message(INTERFACE, "Resync", "s", [SECONDARY_URI]);
 const MUTATIONS: MessageLike[] = [
   SET,
   message(INTERFACE, "Failover"),
   message(INTERFACE, "ResetStatistics"),
+  RESYNC,
 ];
 
 /** Spies on the agent's mutating calls (they still run). */
@@ -84,6 +87,7 @@ function spies() {
     vi.spyOn(agent, "setParams"),
     vi.spyOn(agent, "failover"),
     vi.spyOn(agent, "resetStats"),
+    vi.spyOn(agent, "resync"),
   ] as const;
 }
 
@@ -97,7 +101,7 @@ describe("the agent's own check of its callers", () => {
     [OUTSIDER, "outside group libvirt"],
     [READER, "in group libvirt"],
   ] as const)
-    it(`refuses SetParameters, Failover and ResetStatistics of a non-root caller ${who}, changing nothing`, async () => {
+    it(`refuses SetParameters, Failover, ResetStatistics and Resync of a non-root caller ${who}, changing nothing`, async () => {
       const uid = await uidOf(user);
       const before = agent.status();
       const calls = spies();
@@ -106,6 +110,7 @@ describe("the agent's own check of its callers", () => {
           `${DENIED}: SetParameters needs root: the caller is uid ${uid}`,
           `${DENIED}: Failover needs root: the caller is uid ${uid}`,
           `${DENIED}: ResetStatistics needs root: the caller is uid ${uid}`,
+          `${DENIED}: Resync needs root: the caller is uid ${uid}`,
         ]);
         for (const call of calls) expect(call).not.toHaveBeenCalled();
         expect(agent.status()).toEqual(before);
@@ -151,5 +156,7 @@ describe("the agent's own check of its callers", () => {
     expect(agent.status().samples).toBe(0);
     expect(await call(message(INTERFACE, "Failover"))).toEqual([]);
     expect(agent.status().colo).toBe("failed-over");
+    expect(await call(RESYNC)).toEqual([]);
+    expect(agent.resyncs).toEqual([SECONDARY_URI]);
   });
 });

@@ -71,9 +71,12 @@ export class FakeAgent extends EventEmitter implements AgentControl {
 
   /** The secondary URIs Resync was called with. */
   resyncs: string[] = [];
+  /** resync() fails with this while set, as when the side does not run alone. */
+  resyncError: string | undefined;
 
   async resync(secondaryUri: string): Promise<void> {
     this.resyncs.push(secondaryUri);
+    if (this.resyncError !== undefined) throw new Error(this.resyncError);
   }
 
   /** Changes the status as the agent loop would, and says so. */

@@ -41,6 +41,7 @@ const CALLS: [string, string, string, unknown[]][] = [
   [INTERFACE, "SetParameters", "a{sv}", [{}]],
   [INTERFACE, "Failover", "", []],
   [INTERFACE, "ResetStatistics", "", []],
+  [INTERFACE, "Resync", "s", [""]],
 ];
 const READS = new Set(["Get", "GetAll", "Introspect", "Ping", "RecentCheckpoints"]);
 const DENIED = "org.freedesktop.DBus.Error.AccessDenied";

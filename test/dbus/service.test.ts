@@ -238,6 +238,19 @@ describe("an agent on the system bus", () => {
     expect(await client.property(published.busName, "ColoState")).toBe("failed-over");
   });
 
+  it("Resync hands the agent the secondary's URI (empty: its peer's host); its refusal is org.colo_hybrid.Error.Failed with the reason", async () => {
+    await publish();
+    await client.resync(published.busName, "qemu+ssh://host2/system");
+    await client.resync(published.busName);
+    expect(agent.resyncs).toEqual(["qemu+ssh://host2/system", ""]);
+    agent.resyncError = "'web1' is in COLO already (colo): there is nothing to resync";
+    const error = await client.resync(published.busName).catch((e: BusError) => e);
+    expect(error).toMatchObject({
+      errorName: "org.colo_hybrid.Error.Failed",
+      message: "'web1' is in COLO already (colo): there is nothing to resync",
+    });
+  });
+
   it("ResetStatistics resets the agent's statistics", async () => {
     await publish();
     expect(await client.property(published.busName, "Samples")).toBe(7);

@@ -14,6 +14,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_IMAGE_DIR } from "../../src/pair/disks.js";
+import { startPageSession } from "../cockpit/harness.js";
 import type { CommandError } from "../support/exec.js";
 import { waitUntil } from "../support/wait.js";
 import { recordsOn } from "./disk-pair.js";
@@ -23,7 +24,7 @@ import { type Cluster, powerOff, powerOn } from "./hosts/cluster.js";
 import { answeredAfter, type ClusterPair, startClusterPair } from "./hosts/cluster-pair.js";
 import { OCF_AGENT, resourceNames } from "./hosts/colo-resource.js";
 import { heal, partition } from "./hosts/faults.js";
-import { processesIn } from "./hosts/host.js";
+import { nsenterArgs, processesIn } from "./hosts/host.js";
 import type { LabHost } from "./hosts/hosts.js";
 import { hostLayout, LAB_DIR } from "./hosts/layout.js";
 import type { HostsPair } from "./hosts/pair.js";
@@ -41,6 +42,8 @@ interface Drill {
   make(pair: HostsPair): Promise<unknown>;
   /** ocf-tester runs on A before this drill's fault. */
   ocfTester?: boolean;
+  /** The Cockpit page, its bridge on the survivor's host, shows the cluster once protected again. */
+  cockpit?: boolean;
 }
 
 const DRILLS: Drill[] = [
@@ -49,6 +52,7 @@ const DRILLS: Drill[] = [
     lost: "a",
     make: (pair) => powerOff(pair.a),
     ocfTester: true,
+    cockpit: true,
   },
   { fault: "the primary's host cut off", lost: "a", make: (pair) => partition(pair.a) },
   { fault: "the secondary's host powered off", lost: "b", make: (pair) => powerOff(pair.b) },
@@ -170,7 +174,13 @@ describe.each(DRILLS)("Pacemaker, $fault", (drill) => {
         },
         2 * MINUTE,
         100,
-      );
+      ).catch(async (e: Error) => {
+        const p = await pair.props(survivor.bus);
+        const ops = (await c.run("crm_mon", ["-1", "-o", "-f"])).stdout;
+        throw new Error(
+          `${e.message}; its agent: ${p.ColoState} (${p.ColoReason}), last error: ${p.LastError}\n${ops}`,
+        );
+      });
       log(`${lost.host.name} powered on: protected again after ${Date.now() - t0} ms`);
       const crmMon = (await c.run("crm_mon", ["-1"])).stdout;
       log(crmMon);
@@ -191,6 +201,37 @@ describe.each(DRILLS)("Pacemaker, $fault", (drill) => {
       for (let i = 0; i < MORE_WRITES; i++) await write();
     },
     4 * MINUTE,
+  );
+
+  it.runIf(drill.cockpit)(
+    "the Cockpit page on the survivor's host shows the cluster's view beside the pair",
+    async () => {
+      const { lost, survivor } = sides();
+      const session = await startPageSession({
+        bridgePrefix: [
+          "nsenter",
+          ...nsenterArgs(hostLayout(pair.lab.hosts.indexOf(survivor.host))),
+          "--",
+        ],
+      });
+      try {
+        await session.open([(await pair.props(survivor.bus)).Uuid]);
+        await session.page
+          .locator("#cluster-card")
+          .filter({
+            hasText: new RegExp(
+              `Promoted\\s*${survivor.host.name}[\\s\\S]*Unpromoted\\s*${lost.host.name}`,
+            ),
+          })
+          .filter({ hasText: `Partition with quorum, DC ${c.name}` })
+          .filter({ hasText: new RegExp(`${lost.host.name}: off by colo-lab-[a-c] \\(success\\)`) })
+          .waitFor({ timeout: 30_000 });
+        await session.screenshot("cluster-protected-again", { full: true });
+      } finally {
+        await session.close();
+      }
+    },
+    2 * MINUTE,
   );
 
   it(

@@ -2,10 +2,10 @@
 // the outcomes of its commands (in any order, some failing), timers and admin requests.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PARAMS, type ParamPatch } from "../../src/colo/params.js";
+import { DEFAULT_PARAMS, type ParamPatch, type Params } from "../../src/colo/params.js";
 import { livenessOf } from "../../src/pair/liveness.js";
-import type { Output, Work } from "../../src/pair/protocol.js";
-import { Drive, IN_COLO } from "./drive.js";
+import type { Output, PairConfig, Work } from "../../src/pair/protocol.js";
+import { Drive, IN_COLO, metadata } from "./drive.js";
 
 type Step =
   | { kind: "complete"; pick: number; fail: boolean }
@@ -16,7 +16,11 @@ type Step =
   | { kind: "advance"; ms: number }
   | { kind: "set-params"; patch: ParamPatch }
   | { kind: "failover" }
+  | { kind: "resync" }
   | { kind: "libvirt-flap" };
+
+/** Where re-protection's new secondary runs. */
+const NEW_PEER = "qemu+ssh://host2/system";
 
 const PATCHES: ParamPatch[] = [
   { "passive-limit": 500 },
@@ -57,6 +61,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "failover" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "resync" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "libvirt-flap" as const }) },
 );
 
@@ -75,8 +80,22 @@ class World {
   needsStop = false;
   /** The newest work id when the secondary last resumed: only a later stop holds it again. */
   lastIdAtResume = 0;
+  /**
+   * A re-protection made a new session, which the controller has not read yet. QEMU's first
+   * checkpoint comes a colo-period after COLO starts, long after that read: none comes before.
+   */
+  joining = false;
+  /** Work up to this id went to the secondary before the last re-protection, not to its new one. */
+  oldPeerWork = 0;
+  /** The secondary's events reach the controller: it has a connection to this one. */
+  followed = true;
+  /** The parameters each re-protection in flight planned with: those stored when it began. */
+  readonly resyncParams = new Map<number, Params>();
 
-  constructor(readonly d: Drive) {}
+  constructor(
+    readonly d: Drive,
+    readonly disks: number,
+  ) {}
 
   observe(outs: Output[]): void {
     for (const o of outs) {
@@ -86,7 +105,9 @@ class World {
       if (w.kind === "failover")
         this.failovers.set(this.session, (this.failovers.get(this.session) ?? 0) + 1);
       if (!this.inColo && w.kind === "qmp" && w.command === "stop") this.stopsAfterExit++;
+      if (w.kind === "resync") this.resyncParams.set(o.id, this.d.c.parameters().stored);
     }
+    if (this.joining && this.d.c.status(this.d.now).colo === "colo") this.joining = false;
   }
 
   feed(f: () => Output[]): void {
@@ -94,12 +115,13 @@ class World {
   }
 
   checkpoint(): void {
-    if (!this.inColo) return;
+    if (!this.inColo || this.joining) return;
     if (this.openSince === undefined) this.feed(() => this.d.event("STOP"));
     this.d.now += 40;
     this.openSince = undefined;
     this.feed(() => this.d.event("RESUME"));
     this.secondaryStopped = false;
+    if (!this.followed) return;
     this.needsStop = this.d.c.status(this.d.now).mode === "passive";
     this.lastIdAtResume = Math.max(0, ...this.d.work.keys(), this.lastIdAtResume);
     this.feed(() => this.d.event("RESUME", undefined, "peer"));
@@ -108,17 +130,27 @@ class World {
   exit(): void {
     if (!this.inColo) return;
     this.inColo = false;
+    this.joining = false;
     this.openSince = undefined;
     this.needsStop = false;
     this.feed(() => this.d.event("COLO_EXIT", { mode: "primary", reason: "error" }));
   }
 
-  result(w: Work): unknown {
+  result(id: number, w: Work): unknown {
     if (w.kind === "read-state")
       return this.inColo
         ? IN_COLO
         : { ...IN_COLO, migration: "completed", coloMode: "none", lastColoMode: "primary" };
     if (w.kind === "connect-peer") return "7.2.22";
+    if (w.kind === "resync") {
+      const params = this.resyncParams.get(id) ?? DEFAULT_PARAMS;
+      const config: PairConfig = {
+        meta: { ...metadata("primary"), peer: { uri: NEW_PEER, domain: "web1-secondary" }, params },
+        disks: this.disks,
+        nics: 1,
+      };
+      return config;
+    }
     if (w.kind === "qmp" && w.command === "query-status")
       return { status: this.secondaryStopped ? "paused" : "running" };
     if (w.kind === "qmp" && w.command === "query-migrate-parameters")
@@ -133,9 +165,20 @@ class World {
       this.feed(() => this.d.fail(id));
       return;
     }
-    const result = this.result(w);
+    const result = this.result(id, w);
+    if (w.kind === "resync") {
+      // COLO runs again, a new session with a new secondary, before the work is done.
+      this.inColo = true;
+      this.joining = true;
+      this.session++;
+      this.secondaryStopped = false;
+      this.needsStop = false;
+      this.followed = false;
+      this.oldPeerWork = Math.max(0, ...this.d.work.keys(), this.oldPeerWork);
+    }
     this.feed(() => this.d.done(id, result));
-    if (w.kind === "qmp" && w.side === "peer" && w.command === "stop") this.secondaryStopped = true;
+    if (isStop && id > this.oldPeerWork) this.secondaryStopped = true;
+    if (w.kind === "connect-peer" && id > this.oldPeerWork) this.followed = true;
     // Setting the period in COLO takes a checkpoint at once.
     if (
       w.kind === "qmp" &&
@@ -164,7 +207,7 @@ class World {
         this.checkpoint();
         return;
       case "stop-only":
-        if (!this.inColo || this.openSince !== undefined) return;
+        if (!this.inColo || this.joining || this.openSince !== undefined) return;
         this.openSince = d.now;
         // A yank or failover already in flight unsticks this checkpoint too.
         this.unstuck =
@@ -198,11 +241,24 @@ class World {
           return d.log.slice(before);
         });
         return;
+      case "resync":
+        this.feed(() => {
+          const before = d.log.length;
+          d.request({ kind: "resync", secondaryUri: NEW_PEER });
+          return d.log.slice(before);
+        });
+        return;
       case "libvirt-flap":
         this.feed(() => d.feed({ type: "libvirt-lost", side: "own", error: "EPIPE" }));
         this.feed(() => d.feed({ type: "libvirt-back", side: "own" }));
         return;
     }
+  }
+
+  /** Completes everything in flight, and what that brings, oldest first. */
+  settle(): void {
+    for (let next = this.d.pending()[0]; next !== undefined; next = this.d.pending()[0])
+      this.complete(next[0], next[1], false);
   }
 
   /** Closes the agent and lets QEMU answer everything. */
@@ -226,30 +282,45 @@ class World {
 describe("the pair controller, over random interleavings", () => {
   it("keeps its promises", () => {
     fc.assert(
-      // With a replicated disk or without: its watch must keep out of the rest's way.
-      fc.property(fc.array(step, { maxLength: 120 }), fc.constantFrom(0, 1), (steps, disks) => {
-        const d = Drive.primaryInColo({ warmup: 1 }, { disks });
-        const w = new World(d);
-        for (const s of steps) {
-          w.run(s);
-          const { live, stored } = d.c.parameters();
-          expect(live).toEqual(stored);
-          // The primary is never left paused beyond the bound: by then it has been unstuck.
-          if (w.openSince !== undefined && d.now - w.openSince > livenessOf(live).checkpointMs)
-            expect(w.unstuck).toBe(true);
-          // Passive holds the secondary: a RESUME of it is always followed by a stop.
-          if (w.needsStop && w.inColo && d.c.status(d.now).mode === "passive")
-            expect(d.qmp("stop", "peer").length).toBeGreaterThan(0);
-        }
-        // At most one failover per COLO session.
-        for (const n of w.failovers.values()) expect(n).toBeLessThanOrEqual(1);
-        // Once COLO ended, the secondary is never stopped again.
-        expect(w.stopsAfterExit).toBe(0);
-        w.close();
-        expect(d.count((o) => o.type === "closed")).toBe(1);
-        // Nor is it left held once the agent stopped.
-        if (w.inColo) expect(w.secondaryStopped).toBe(false);
-      }),
+      // With a replicated disk or without: its watch must keep out of the rest's way. From COLO,
+      // failed over (where re-protection begins), or in COLO again after a re-protection.
+      fc.property(
+        fc.array(step, { maxLength: 120 }),
+        fc.constantFrom(0, 1),
+        fc.constantFrom("colo", "failed-over", "protected-again"),
+        (steps, disks, start) => {
+          const d = Drive.primaryInColo({ warmup: 1 }, { disks });
+          const w = new World(d, disks);
+          if (start !== "colo") {
+            w.run({ kind: "failover" });
+            w.settle();
+          }
+          if (start === "protected-again") {
+            w.run({ kind: "resync" });
+            w.settle();
+            expect(d.c.status(d.now).colo).toBe("colo");
+          }
+          for (const s of steps) {
+            w.run(s);
+            const { live, stored } = d.c.parameters();
+            expect(live).toEqual(stored);
+            // The primary is never left paused beyond the bound: by then it has been unstuck.
+            if (w.openSince !== undefined && d.now - w.openSince > livenessOf(live).checkpointMs)
+              expect(w.unstuck).toBe(true);
+            // Passive holds the secondary: a RESUME of it is always followed by a stop.
+            if (w.needsStop && w.inColo && d.c.status(d.now).mode === "passive")
+              expect(d.qmp("stop", "peer").length).toBeGreaterThan(0);
+          }
+          // At most one failover per COLO session.
+          for (const n of w.failovers.values()) expect(n).toBeLessThanOrEqual(1);
+          // Once COLO ended, the secondary is never stopped again.
+          expect(w.stopsAfterExit).toBe(0);
+          w.close();
+          expect(d.count((o) => o.type === "closed")).toBe(1);
+          // Nor is it left held once the agent stopped.
+          if (w.inColo) expect(w.secondaryStopped).toBe(false);
+        },
+      ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 2000) },
     );
   });

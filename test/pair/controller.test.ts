@@ -3,6 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PARAMS } from "../../src/colo/params.js";
 import { livenessOf } from "../../src/pair/liveness.js";
+import type { SideState } from "../../src/pair/pair-state.js";
+import type { PairConfig } from "../../src/pair/protocol.js";
 import { Drive, IN_COLO, metadata, SECONDARY_IN_COLO, UNPROTECTED } from "./drive.js";
 
 const isFailover = (w: { kind: string }) => w.kind === "failover";
@@ -392,5 +394,217 @@ describe("the pair controller", () => {
       UNPROTECTED,
     );
     d.one((w) => w.kind === "protect");
+  });
+});
+
+describe("the pair controller: re-protection", () => {
+  const URI = "qemu+ssh://host2/system";
+  const isResync = (w: { kind: string }) => w.kind === "resync";
+  const resync = (d: Drive) => d.request({ kind: "resync", secondaryUri: URI });
+  /** What QEMU says of a side that failed over: COLO ended, the guest runs. */
+  const FAILED_OVER: SideState = {
+    migration: "completed",
+    coloMode: "none",
+    lastColoMode: "primary",
+    coloReason: "request",
+    run: "running",
+  };
+  /** The side's configuration once re-protected: the primary of a secondary on host2. */
+  const primaryOf = (domain: string, params = {}): PairConfig => ({
+    meta: { ...metadata("primary", params), peer: { uri: URI, domain } },
+    disks: 1,
+    nics: 1,
+  });
+
+  /** Answers every state read in flight with `state`, and the reads they lead to. */
+  function readAs(d: Drive, state: SideState): void {
+    for (let reads = d.pending((w) => w.kind === "read-state"); reads.length > 0; ) {
+      for (const [id] of reads) d.done(id, state);
+      reads = d.pending((w) => w.kind === "read-state");
+    }
+  }
+
+  function failedOverPrimary(): Drive {
+    const d = Drive.primaryInColo();
+    d.request({ kind: "failover" });
+    d.done(d.one(isFailover));
+    expect(d.c.status(d.now).colo).toBe("failed-over");
+    return d;
+  }
+
+  /** A secondary's agent that found COLO, saw it end, and was told to take over. */
+  function failedOverSecondary(): Drive {
+    const d = new Drive(metadata("secondary"));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    d.done(
+      d.one((w) => w.kind === "read-state"),
+      SECONDARY_IN_COLO,
+    );
+    d.event("COLO_EXIT", { mode: "secondary", reason: "error" });
+    d.request({ kind: "failover" });
+    d.done(d.one(isFailover));
+    expect(d.c.status(d.now).colo).toBe("failed-over");
+    return d;
+  }
+
+  it("is refused, with the reason, in COLO, while failing over, while under way, and for a side not alone", () => {
+    const resyncs = (d: Drive) => d.count((o) => o.type === "work" && isResync(o.work));
+    /** The answer to a resync request, which starts nothing. */
+    const refused = (d: Drive) => {
+      const before = resyncs(d);
+      const answer = d.answers.get(resync(d));
+      expect(resyncs(d)).toBe(before);
+      return answer;
+    };
+    expect(refused(Drive.primaryInColo())).toEqual({
+      ok: false,
+      error: "'web1' is in COLO already (colo): there is nothing to resync",
+    });
+
+    const failing = Drive.primaryInColo();
+    failing.event("COLO_EXIT", { mode: "primary", reason: "error" }); // auto-failover begins
+    failing.one(isFailover);
+    expect(refused(failing)).toEqual({
+      ok: false,
+      error: "'web1' is failing over: try again once it runs alone",
+    });
+
+    const twice = failedOverPrimary();
+    expect(twice.answers.get(resync(twice))).toEqual({ ok: true });
+    expect(refused(twice)).toEqual({
+      ok: false,
+      error: "'web1' is being protected again already",
+    });
+    expect(resyncs(twice)).toBe(1);
+
+    const exited = new Drive(metadata("secondary"));
+    exited.feed({ type: "start", qemu: "7.2.22" });
+    exited.done(
+      exited.one((w) => w.kind === "read-state"),
+      SECONDARY_IN_COLO,
+    );
+    exited.event("COLO_EXIT", { mode: "secondary", reason: "error" });
+    expect(refused(exited)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(
+        /^'web1-secondary' does not run alone \(COLO state exited\): re-protection makes a side/,
+      ),
+    });
+  });
+
+  it("is answered at once for a side that failed over, and begins: ColoState starting, one resync", () => {
+    const d = failedOverPrimary();
+    const r = resync(d);
+    expect(d.answers.get(r)).toEqual({ ok: true });
+    const s = d.c.status(d.now);
+    expect([s.colo, s.coloReason]).toEqual([
+      "starting",
+      `re-protecting with the secondary on ${URI}`,
+    ]);
+    expect(d.pending(isResync).map(([, w]) => w)).toEqual([{ kind: "resync", secondaryUri: URI }]);
+  });
+
+  it("once done, takes the new configuration, lets go of the old secondary, then follows the new one", () => {
+    const d = failedOverPrimary();
+    resync(d);
+    const config = primaryOf("web1-secondary", { passiveLimit: 300 });
+    const out = d.done(d.one(isResync), config);
+    expect(out).toContainEqual({ type: "config", config });
+    expect(d.c.status(d.now).history.at(-1)).toMatchObject({
+      kind: "colo",
+      message: `protected again: the primary of 'web1-secondary' at ${URI} (was the primary of 'web1-secondary')`,
+    });
+    // New parameters apply as a set does.
+    expect(d.c.parameters().live).toEqual(config.meta.params);
+    expect(d.c.parameters().stored).toEqual(config.meta.params);
+    // The old secondary first, and only then the new one.
+    d.one((w) => w.kind === "drop-peer");
+    expect(d.pending((w) => w.kind === "connect-peer")).toHaveLength(0);
+    d.done(d.one((w) => w.kind === "drop-peer"));
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "8.2.2",
+    );
+    readAs(d, IN_COLO);
+    d.settle();
+    const s = d.c.status(d.now);
+    expect(s).toMatchObject({
+      role: "primary",
+      peer: { uri: URI, domain: "web1-secondary" },
+      colo: "colo",
+      lastError: "",
+      qemu: { primary: "7.2.22", secondary: "8.2.2" },
+    });
+    expect(d.timers.has("heartbeat")).toBe(true);
+    expect(d.timers.has("replica-check")).toBe(true); // the new configuration's disk
+  });
+
+  it("makes a secondary that took over a primary: it reaches its new secondary at once", () => {
+    const d = failedOverSecondary();
+    expect(d.answers.get(resync(d))).toEqual({ ok: true });
+    d.done(d.one(isResync), primaryOf("web1"));
+    // It never reached a peer: nothing to let go of.
+    expect(d.pending((w) => w.kind === "drop-peer")).toHaveLength(0);
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "8.2.2",
+    );
+    readAs(d, IN_COLO);
+    const s = d.c.status(d.now);
+    expect(s).toMatchObject({ role: "primary", peer: { uri: URI, domain: "web1" }, colo: "colo" });
+    expect(s.history.at(-1)?.message).toBe(
+      `protected again: the primary of 'web1' at ${URI} (was the secondary of 'web1')`,
+    );
+    expect(s.qemu).toEqual({ primary: "7.2.22", secondary: "8.2.2" });
+  });
+
+  it("that fails says why in LastError and reads the state again: the side still runs alone", () => {
+    const d = failedOverPrimary();
+    resync(d);
+    d.fail(d.one(isResync), "'web1-secondary' does not wait for the replication stream");
+    const error = `re-protection with ${URI} failed: 'web1-secondary' does not wait for the replication stream`;
+    expect(d.c.status(d.now).lastError).toBe(error);
+    readAs(d, FAILED_OVER);
+    const s = d.c.status(d.now);
+    expect([s.colo, s.lastError, s.role, s.peer.uri]).toEqual([
+      "failed-over",
+      error,
+      "primary",
+      "qemu:///system",
+    ]);
+    expect(d.pending((w) => w.kind === "drop-peer" || w.kind === "connect-peer")).toEqual([]);
+    // It may be tried again; once it works, the error is gone.
+    expect(d.answers.get(resync(d))).toEqual({ ok: true });
+    d.done(d.one(isResync), primaryOf("web1-secondary"));
+    expect(d.c.status(d.now).lastError).toBe("");
+  });
+
+  it("lets a connection to the old secondary under way settle, then drops it, then reaches the new one", () => {
+    // A primary whose secondary never came: it runs alone, and keeps trying to reach it.
+    const d = new Drive(metadata("primary"));
+    d.feed({ type: "start", qemu: "7.2.22" });
+    readAs(d, UNPROTECTED);
+    d.fail(
+      d.one((w) => w.kind === "connect-peer"),
+      "Connection refused",
+    );
+    expect(d.answers.get(resync(d))).toEqual({ ok: true });
+    d.advance(5000); // peer-retry: a connection to the old one goes out
+    const old = d.one((w) => w.kind === "connect-peer");
+    d.done(d.one(isResync), primaryOf("web1-secondary"));
+    expect(d.pending((w) => w.kind === "connect-peer" || w.kind === "drop-peer")).toHaveLength(1);
+    d.done(old, "7.2.22");
+    d.done(d.one((w) => w.kind === "drop-peer"));
+    d.done(
+      d.one((w) => w.kind === "connect-peer"),
+      "8.2.2",
+    );
+    readAs(d, IN_COLO);
+    expect(d.c.status(d.now)).toMatchObject({
+      colo: "colo",
+      peer: { uri: URI },
+      qemu: { secondary: "8.2.2" },
+      lastError: "",
+    });
   });
 });

@@ -5,6 +5,7 @@ import { METADATA_NS } from "../../src/libvirt/xml/metadata.js";
 import { parseXml } from "../../src/libvirt/xml/tree.js";
 import { writeXml } from "../../src/libvirt/xml/write.js";
 import { planPair } from "../../src/pair/plumbing.js";
+import { planResync } from "../../src/pair/resync.js";
 import { planUnpair, secondaryProblem, UnpairError } from "../../src/pair/unpair.js";
 
 const fixture = (name: string) =>
@@ -179,6 +180,37 @@ describe("planUnpair: the round trip", () => {
     expect(plan.primary).toBe("web-a");
     expect(plain).toMatchObject({ name: "web-a", uuid: undefined, metadata: undefined });
     expect(plain.qemuArgs).toEqual(config(OWN).qemuArgs);
+  });
+});
+
+describe("planUnpair: a primary that was a secondary", () => {
+  const UUID = "5b0c3b1e-8f0a-4d3c-9a51-2f1e7d6c4b3a";
+  const base = (target: string | undefined) =>
+    `/var/lib/colo-hybrid/images/web-b-${target}-base.qcow2`;
+
+  it.each([
+    ["a qcow2 virtio disk", WITH_DISK],
+    ["raw SCSI and SATA disks without a <driver>", ON_CONTROLLERS],
+  ])("puts %s back on the base image it took over on, as qcow2", (_, plain) => {
+    const pair = planPair(plain, { ...LOCAL, secondaryName: "web-b", basePort: 9100 });
+    // The secondary took over and was protected again: the pair's primary now.
+    const survivor = pair.secondary.xml.replace("</name>", `</name><uuid>${UUID}</uuid>`);
+    const primary = planResync(survivor, {
+      secondaryUri: HOST,
+      primaryUri: HOST,
+      address: "127.0.0.1",
+    }).pair.primary.xml;
+    const plan = planUnpair(primary, HOST);
+    expect(plan).toMatchObject({ primary: "web-b", secondary: { uri: HOST, domain: "plain-tcg" } });
+    const before = config(plain);
+    expect(config(plan.plainXml)).toEqual({
+      ...before,
+      name: "web-b",
+      uuid: UUID,
+      disks: before.disks.map((d) =>
+        d.device === "disk" ? { ...d, source: base(d.target), format: "qcow2" } : d,
+      ),
+    });
   });
 });
 

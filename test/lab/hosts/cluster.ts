@@ -223,6 +223,10 @@ function firstCib(empty: string, hosts: readonly LabHost[]): string {
   return replaced;
 }
 
+/** The cluster as `host` sees it. */
+const statusOn = async (host: LabHost) =>
+  parseCrmMon((await host.run("crm_mon", ["-1", "--output-as=xml"])).stdout);
+
 /**
  * The cluster on the lab's three hosts, up: every node online, quorum, fencing configured and
  * its device started. Stopped with the lab (stopLabHosts kills the cluster's daemons first).
@@ -255,10 +259,20 @@ export async function startCluster(lab: LabHosts, opts: ClusterOptions = {}): Pr
   await Promise.all(
     hosts.map((host) => waitUntil(`quorum on ${host.name}`, () => quorate(host), timeoutMs)),
   );
-  for (const host of hosts) startPacemaker(layoutOf(host));
+  // The quorum node's Pacemaker first, and the DC until the others have joined: then it stays DC
+  // (an election prefers the controller that has run longest), and losing a pair's host never
+  // costs the electing of a new DC before the fencing (1.2 s measured on this machine).
+  const quorumNode = hosts[MAX_HOSTS - 1] as LabHost;
+  startPacemaker(layoutOf(quorumNode));
+  await waitUntil(
+    `${quorumNode.name} to be the DC`,
+    async () => (await statusOn(quorumNode).catch(() => undefined))?.dc === quorumNode.name,
+    timeoutMs,
+    200,
+  );
+  for (const host of hosts) if (host !== quorumNode) startPacemaker(layoutOf(host));
 
-  const status = async (host: LabHost) =>
-    parseCrmMon((await host.run("crm_mon", ["-1", "--output-as=xml"])).stdout);
+  const status = statusOn;
   const waitForNodes = async (
     host: LabHost,
     { online = hosts.map((h) => h.name), down = [] }: ExpectedNodes = {},

@@ -246,6 +246,51 @@ describe("parseMetadata", () => {
     );
   });
 
+  it("reads every NIC's four ports, in order", () => {
+    const xml = hybrid(
+      `${BASICS}<colo:ports migration="9004" nbd="9005">` +
+        '<colo:nic mirror="9000" compare="9001" compare-in="9002" compare-out="9003"/>' +
+        '<colo:nic mirror="9006" compare="9007" compare-in="9008" compare-out="9009"/>' +
+        "</colo:ports>",
+    );
+    expect(parseMetadata(xml)).toMatchObject({
+      ok: true,
+      value: {
+        ports: {
+          migration: 9004,
+          nbd: 9005,
+          nics: [
+            { mirror: 9000, compare: 9001, compareIn: 9002, compareOut: 9003 },
+            { mirror: 9006, compare: 9007, compareIn: 9008, compareOut: 9009 },
+          ],
+        },
+      },
+    });
+  });
+
+  it("reports a bad or missing NIC port, and anything else in <ports>, each with its path", () => {
+    const ports = (inside: string) =>
+      errorsOf(hybrid(`${BASICS}<colo:ports migration="9004">${inside}</colo:ports>`));
+    expect(ports('<colo:nic mirror="80" compare="9001" compare-in="9002"/>')).toEqual([
+      {
+        path: "hybrid/ports/nic[0]/@mirror",
+        message: 'mirror="80" is not allowed: a port number, 1024..65535',
+      },
+      { path: "hybrid/ports/nic[0]/@compare-out", message: "missing: the NIC's compare-out port" },
+    ]);
+    const good = '<colo:nic mirror="9000" compare="9001" compare-in="9002" compare-out="9003"';
+    expect(ports(`${good}/>${good} vlan="1"/>`)).toEqual([
+      {
+        path: "hybrid/ports/nic[1]/@vlan",
+        message:
+          "unknown attribute 'vlan' on <nic>: expected mirror, compare, compare-in, compare-out",
+      },
+    ]);
+    expect(ports(`${good}/><colo:mirror port="9000"/>`)).toEqual([
+      { path: "hybrid/ports/mirror", message: "unknown element <mirror> in <ports>: expected nic" },
+    ]);
+  });
+
   it("keeps the original devices as text, which must be the XML of a <devices>", () => {
     const devices =
       "<devices><interface type='bridge'><model type='virtio'/></interface></devices>";
@@ -316,6 +361,30 @@ describe("formatMetadata", () => {
     );
   });
 
+  it("writes each NIC's ports inside <ports>, and refuses one it could not read back", () => {
+    const m: HybridMetadata = {
+      ...EXAMPLE,
+      ports: {
+        migration: 9004,
+        nbd: 9005,
+        nics: [{ mirror: 9000, compare: 9001, compareIn: 9002, compareOut: 9003 }],
+      },
+    };
+    const xml = formatMetadata(m);
+    expect(xml).toContain(
+      [
+        '  <ports migration="9004" nbd="9005">',
+        '    <nic mirror="9000" compare="9001" compare-in="9002" compare-out="9003"/>',
+        "  </ports>",
+      ].join("\n"),
+    );
+    expect(parseMetadata(xml)).toEqual({ ok: true, value: m });
+    const nic = { mirror: 9000, compare: 9001, compareIn: 80, compareOut: 9003 };
+    expect(() => formatMetadata({ ...m, ports: { migration: 9004, nics: [nic] } })).toThrow(
+      /compare-in="80" is not allowed/,
+    );
+  });
+
   it("escapes values", () => {
     const m = {
       ...EXAMPLE,
@@ -374,12 +443,29 @@ describe("formatMetadata", () => {
     const domainArb = fc
       .string({ unit, minLength: 1, maxLength: 40 })
       .filter((d) => d.trim() !== "" && !/[\p{Cc}\uFFFE\uFFFF]/u.test(d));
+    // A pair's ports: not the privileged ones.
+    const pairPortArb = fc.integer({ min: 1024, max: 65_535 });
     const metadataArb: fc.Arbitrary<HybridMetadata> = fc.record(
       {
         role: fc.constantFrom(...ROLES),
         peer: fc.record({ uri: uriArb, domain: domainArb }),
         protect: fc.boolean(),
-        ports: fc.record({ migration: fc.integer({ min: 1024, max: 65_535 }) }),
+        ports: fc.record(
+          {
+            migration: pairPortArb,
+            nbd: pairPortArb,
+            nics: fc.array(
+              fc.record({
+                mirror: pairPortArb,
+                compare: pairPortArb,
+                compareIn: pairPortArb,
+                compareOut: pairPortArb,
+              }),
+              { minLength: 1, maxLength: 3 },
+            ),
+          },
+          { requiredKeys: ["migration"] },
+        ),
         params: paramArb,
       },
       { requiredKeys: ["role", "peer", "protect", "params"] },
