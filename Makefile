@@ -164,6 +164,7 @@ bench: setup
 	$(NODE_BIN)/tsx bench/remote-pause.ts
 	$(NODE_BIN)/tsx bench/host-faults.ts
 	$(NODE_BIN)/tsx bench/cluster-failover.ts
+	$(NODE_BIN)/tsx bench/reprotect.ts
 	$(NODE_BIN)/tsx bench/hook-latency.ts
 
 # The agent on live lab pairs (a few minutes each): hold latency, footprint, COLO vs hybrid,

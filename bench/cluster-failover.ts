@@ -11,6 +11,7 @@
 import { powerOff } from "../test/lab/hosts/cluster.js";
 import { answeredAfter, startClusterPair } from "../test/lab/hosts/cluster-pair.js";
 import { startHostsPair } from "../test/lab/hosts/pair.js";
+import { percentile, seconds } from "./support/percentile.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const env = (name: string) =>
@@ -19,13 +20,6 @@ const totem = { tokenMs: env("TOKEN_MS"), tokenCoefficientMs: env("TOKEN_COEFFIC
 const BY_HAND_ROUNDS = 3;
 const log = (line: string) => console.error(`  ${line}`);
 const quiet = () => undefined;
-
-/** The nearest-rank percentile. */
-const percentile = (xs: readonly number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-};
-const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const byHand: number[] = [];
 for (let i = 0; i < BY_HAND_ROUNDS; i++) {
@@ -37,7 +31,7 @@ for (let i = 0; i < BY_HAND_ROUNDS; i++) {
     await powerOff(pair.a);
     await pair.colo(pair.b, ["failover", pair.secondaryName]);
     byHand.push(await answeredAfter(pair, t0));
-    log(`by hand, round ${i + 1}: answered after ${s(byHand.at(-1) as number)}`);
+    log(`by hand, round ${i + 1}: answered after ${seconds(byHand.at(-1) as number)}`);
   } finally {
     await pair.teardown();
   }
@@ -57,7 +51,7 @@ for (let i = 0; i < ROUNDS; i++) {
     cluster.push(await answeredAfter(pair, t0));
     clusterToken = c.tokenMs;
     clusterConsensus = c.consensusMs;
-    log(`cluster, round ${i + 1}: answered after ${s(cluster.at(-1) as number)}`);
+    log(`cluster, round ${i + 1}: answered after ${seconds(cluster.at(-1) as number)}`);
   } finally {
     await pair.teardown();
   }
@@ -65,5 +59,5 @@ for (let i = 0; i < ROUNDS; i++) {
 
 const p50 = percentile(cluster, 50);
 console.log(
-  `failover on Pacemaker (token ${clusterToken} ms, consensus ${clusterConsensus} ms), power cut to first answer over ${ROUNDS} rounds: p50 ${s(p50)}, p99 ${s(percentile(cluster, 99))}; by hand at once p50 ${s(percentile(byHand, 50))}; cluster p50 / by hand: ${(p50 / percentile(byHand, 50)).toFixed(2)}`,
+  `failover on Pacemaker (token ${clusterToken} ms, consensus ${clusterConsensus} ms), power cut to first answer over ${ROUNDS} rounds: p50 ${seconds(p50)}, p99 ${seconds(percentile(cluster, 99))}; by hand at once p50 ${seconds(percentile(byHand, 50))}; cluster p50 / by hand: ${(p50 / percentile(byHand, 50)).toFixed(2)}`,
 );

@@ -14,17 +14,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { powerOff, powerOn } from "../test/lab/hosts/cluster.js";
 import { startHostsPair } from "../test/lab/hosts/pair.js";
 import { applyTcgWorkaroundOn } from "../test/lab/hosts/tcg.js";
+import { percentile, seconds } from "./support/percentile.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const log = (line: string) => console.error(`  ${line}`);
 const quiet = () => undefined;
-
-/** The nearest-rank percentile. */
-const percentile = (xs: readonly number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-};
-const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const resyncs: number[] = [];
 const gaps: number[] = [];
@@ -63,7 +57,7 @@ for (let i = 0; i < ROUNDS; i++) {
     await load;
     gaps.push(longest);
     log(
-      `round ${i + 1} (survivor: ${lostA ? "the secondary" : "the primary"}): resync ${s(resyncs.at(-1) as number)}, longest GET ${s(longest)}; first protect ${s(pair.protectedAfterMs)}`,
+      `round ${i + 1} (survivor: ${lostA ? "the secondary" : "the primary"}): resync ${seconds(resyncs.at(-1) as number)}, longest GET ${seconds(longest)}; first protect ${seconds(pair.protectedAfterMs)}`,
     );
   } finally {
     await pair.teardown();
@@ -72,5 +66,5 @@ for (let i = 0; i < ROUNDS; i++) {
 
 const p50 = percentile(resyncs, 50);
 console.log(
-  `re-protection of the lab pair (64 MiB disk, protect --resync) over ${ROUNDS} rounds: p50 ${s(p50)}, p99 ${s(percentile(resyncs, 99))}; clients' longest wait p50 ${s(percentile(gaps, 50))}, p99 ${s(percentile(gaps, 99))}; first protect p50 ${s(percentile(protects, 50))}; resync p50 / first protect p50: ${(p50 / percentile(protects, 50)).toFixed(2)}`,
+  `re-protection of the lab pair (64 MiB disk, protect --resync) over ${ROUNDS} rounds: p50 ${seconds(p50)}, p99 ${seconds(percentile(resyncs, 99))}; clients' longest wait p50 ${seconds(percentile(gaps, 50))}, p99 ${seconds(percentile(gaps, 99))}; first protect p50 ${seconds(percentile(protects, 50))}; resync p50 / first protect p50: ${(p50 / percentile(protects, 50)).toFixed(2)}`,
 );

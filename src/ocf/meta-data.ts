@@ -50,8 +50,11 @@ monitor reads the side's state from QEMU through this node's libvirtd (qemu:///s
 promotion scores: ${PROMOTED_SCORE} where the guest runs, ${IN_SYNC_SCORE} on a secondary with a checkpoint, ${IDLE_PRIMARY_SCORE} on a
 paused primary, none on a side whose peer was promoted after it (its disk is stale; the node
 attribute colo-hybrid-epoch-DOMAIN says when each side last was). start starts the side's QEMU
-with its guest paused; stop ends it; demote pauses a side that serves alone, and ends one in
-COLO. COLO itself is started by 'colo-hybrid protect'.
+with its guest paused, and makes a stale side the new secondary of the side that ran on; stop
+ends it; demote pauses a side that serves alone, and ends one in COLO. After the peer's instance
+started, the side that runs alone is protected again (notify: its agent copies the disks to the
+new secondary and starts COLO while the guest runs). COLO itself is first started by
+'colo-hybrid protect'.
   </longdesc>
   <shortdesc lang="en">A COLO pair of libvirt domains (colo-hybrid)</shortdesc>
   <parameters>

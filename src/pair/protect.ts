@@ -36,6 +36,13 @@ export interface ProtectOptions {
   timeoutMs?: number;
   pollMs?: number;
   onProgress?: (p: ProtectProgress) => void;
+  /**
+   * Run just before `migrate`: re-protection adds the primary's filters and colo-compare there.
+   * Added earlier, colo-compare would hold the running guest's every packet longer: until COLO
+   * runs, it has no secondary's to compare them with. (QEMU's pause-before-switchover would be
+   * the place, but 7.2 then ends the migration "completed" instead of entering COLO.)
+   */
+  beforeMigrate?: () => Promise<void>;
 }
 
 export interface ProtectResult {
@@ -133,6 +140,7 @@ export async function protect(
     const steps: Promise<unknown>[] = [
       primary.lv.qmp(primary.dom, "migrate_cancel").catch(() => undefined),
       primary.lv.qmp(primary.dom, "migrate-set-capabilities", xColo(false)).catch(() => undefined),
+
       primary.lv
         .qmp(primary.dom, "migrate-set-parameters", {
           "x-checkpoint-delay": before["x-checkpoint-delay"],
@@ -180,6 +188,7 @@ export async function protect(
       await primary.lv.qmp(primary.dom, "stop");
       pausedHere = true;
     }
+    await opts.beforeMigrate?.();
     await primary.lv.qmp(primary.dom, "migrate", { uri: opts.migrationUri });
     migrating = true;
   } catch (e) {

@@ -242,13 +242,19 @@ export async function resyncSurvivor(
     for (const { command, args } of removals(added))
       await survivor.lv.qmp(survivor.dom, command, args).catch(() => undefined);
   };
-  let result: ProtectResult;
-  try {
-    for (const piece of missingPieces(plan.pair.primaryNetwork, await presentIds(survivor))) {
+  const add = async (pieces: readonly NetworkPiece[]) => {
+    for (const piece of pieces) {
       const { command, args } = networkCommand(piece);
       await survivor.lv.qmp(survivor.dom, command, args);
       added.push(piece);
     }
+  };
+  let result: ProtectResult;
+  try {
+    // The chardevs now, so that the secondary has dialled in by the time COLO starts; the
+    // filters and colo-compare only once the disks are copied (protect.ts, beforeMigrate).
+    const missing = missingPieces(plan.pair.primaryNetwork, await presentIds(survivor));
+    await add(missing.filter((p) => p.kind === "chardev"));
     const ports = plan.primaryMeta.ports;
     if (ports === undefined) throw new Error("the plan keeps no replication port");
     result = await protect(survivor, secondary, {
@@ -260,6 +266,7 @@ export async function resyncSurvivor(
         }),
       ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
       ...(opts.onProgress !== undefined && { onProgress: opts.onProgress }),
+      beforeMigrate: () => add(missing.filter((p) => p.kind === "object")),
     });
   } catch (e) {
     await takeAway();
