@@ -453,7 +453,7 @@ function peer(
 }
 
 /** The domain the command names, as virsh reports one that is not there. */
-async function domainNamed(lv: Libvirt, name: string): Promise<DomainRef> {
+export async function domainNamed(lv: Libvirt, name: string): Promise<DomainRef> {
   try {
     return await lv.lookupByName(name);
   } catch (e) {

@@ -4,11 +4,11 @@
 import { type AgentClient, withAgentOf } from "../dbus/client.js";
 import { type DomainRef, type Libvirt, XML_SECURE_INACTIVE } from "../libvirt/api.js";
 import { connectLibvirt } from "../libvirt/connect.js";
-import { ErrorCode, LibvirtError } from "../libvirt/errors.js";
+import { LibvirtError } from "../libvirt/errors.js";
 import { towardPeer } from "../libvirt/local-address.js";
 import { connectPeer, replicationHost } from "../libvirt/peer.js";
 import { peerUriProblem } from "../libvirt/peer-uri.js";
-import { parseDomainXml, readDomainConfig } from "../libvirt/xml/domain.js";
+import { readDomainConfig } from "../libvirt/xml/domain.js";
 import { parseXml, XmlError } from "../libvirt/xml/tree.js";
 import { DEFAULT_ADDRESS, DEFAULT_PRIMARY_URI } from "../pair/plumbing.js";
 import type { ProtectProgress } from "../pair/protect.js";
@@ -23,6 +23,7 @@ import {
 } from "../pair/reprotect.js";
 import { planResync, ResyncError } from "../pair/resync.js";
 import { CliError } from "./errors.js";
+import { domainNamed } from "./pair.js";
 
 export interface ResyncArgs {
   domain: string;
@@ -43,17 +44,10 @@ export async function resync(a: ResyncArgs, err: NodeJS.WritableStream): Promise
   try {
     const lv = await connectLibvirt(a.connectUri);
     opened.push(lv);
-    let dom: DomainRef;
-    try {
-      dom = await lv.lookupByName(a.domain);
-    } catch (e) {
-      if (e instanceof LibvirtError && e.code === ErrorCode.noDomain)
-        throw new CliError(`failed to get domain '${a.domain}': ${e.message}`);
-      throw e;
-    }
+    const dom = await domainNamed(lv, a.domain);
     const xml = await lv.domainXml(dom, XML_SECURE_INACTIVE);
-    const info = parseDomainXml(xml);
-    const meta = info.metadata;
+    const config = readDomainConfig(parseXml(xml));
+    const meta = config.metadata;
     if (!meta?.ok)
       throw new CliError(
         `domain '${a.domain}' has ${meta ? "bad" : "no"} colo-hybrid metadata: it is no side of a pair that 'colo-hybrid pair create' made`,
@@ -93,8 +87,8 @@ export async function resync(a: ResyncArgs, err: NodeJS.WritableStream): Promise
         host,
         there,
         await survivorDiskSizes(survivor, plan.pair.diskTargets),
-        info.type,
-        readDomainConfig(parseXml(xml)).memoryBytes,
+        config.type,
+        config.memoryBytes,
       );
     }
     const waiting = `'${secondaryName}' on ${host.uri} still waits for the stream: run this again, or stop it (virsh -c ${host.uri} destroy ${secondaryName})`;
