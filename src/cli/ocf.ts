@@ -290,11 +290,16 @@ async function carryOut(
   }
 }
 
+/** The other side, as the side's metadata names it: re-protection works from it. */
+function peerOf(side: Side): NonNullable<Side["peer"]> {
+  if (side.peer === undefined)
+    throw new Refused(OCF.ERR_CONFIGURED, `'${side.dom.name}' has no readable metadata`);
+  return side.peer;
+}
+
 /** The stale side's half of re-protection (reprotect.ts), or why not as OCF_ERR_GENERIC. */
 async function becomeSecondary(lv: Libvirt, side: Side): Promise<string> {
-  const peer = side.peer;
-  if (peer === undefined)
-    throw new Refused(OCF.ERR_CONFIGURED, `'${side.dom.name}' has no readable metadata`);
+  const peer = peerOf(side);
   const survivorLv = await connectPeer(peer.uri);
   try {
     await replaceStaleSide(
@@ -319,9 +324,7 @@ async function becomeSecondary(lv: Libvirt, side: Side): Promise<string> {
  * (the copy may take long, past any notify's timeout), or, with no agent, it is done here.
  */
 async function resync(lv: Libvirt, side: Side): Promise<string> {
-  const peer = side.peer;
-  if (peer === undefined)
-    throw new Refused(OCF.ERR_CONFIGURED, `'${side.dom.name}' has no readable metadata`);
+  const peer = peerOf(side);
   const begun = await withAgent(side, async (client, bus) => {
     await client.resync(bus, peer.uri);
     return true;

@@ -87,8 +87,6 @@ export async function resync(a: ResyncArgs, err: NodeJS.WritableStream): Promise
         host,
         there,
         await survivorDiskSizes(survivor, plan.pair.diskTargets),
-        config.type,
-        config.memoryBytes,
       );
     }
     const waiting = `'${secondaryName}' on ${host.uri} still waits for the stream: run this again, or stop it (virsh -c ${host.uri} destroy ${secondaryName})`;

@@ -13,9 +13,8 @@ import { findDomain } from "../libvirt/errors.js";
 import { imagesToMake, poolName } from "../libvirt/images.js";
 import { localAddressToward, towardPeer } from "../libvirt/local-address.js";
 import { nbdTarget, replicationHost, replicationTarget } from "../libvirt/peer.js";
-import { parseDomainXml, readDomainConfig } from "../libvirt/xml/domain.js";
+import { parseDomainXml } from "../libvirt/xml/domain.js";
 import { formatMetadata, METADATA_KEY, METADATA_NS } from "../libvirt/xml/metadata.js";
-import { parseXml } from "../libvirt/xml/tree.js";
 import { coloStateOf } from "./colo-state.js";
 import { DEFAULT_IMAGE_DIR, diskIds } from "./disks.js";
 import { readSide } from "./pair-state.js";
@@ -136,12 +135,10 @@ export async function startSecondary(
   host: Host,
   stale: (SideThere & { state: "stale" }) | undefined,
   sizes: ReadonlyMap<string, number>,
-  domainType: string,
-  guestBytes: number | undefined,
 ): Promise<DomainRef> {
   const { secondary, images, imageDir } = plan.pair;
   const problems: string[] = [];
-  const memory = secondaryMemoryProblem(guestBytes, await host.lv.freeMemory(), host.uri);
+  const memory = secondaryMemoryProblem(plan.guestBytes, await host.lv.freeMemory(), host.uri);
   if (memory !== undefined) problems.push(memory);
   // The images are named after the secondary, hence after the stale side it replaces: its own.
   const toMake = await imagesToMake(
@@ -149,7 +146,7 @@ export async function startSecondary(
     images,
     sizes,
     { name: poolName(imageDir, DEFAULT_IMAGE_DIR), dir: imageDir },
-    domainType,
+    plan.domainType,
     stale === undefined ? [] : images.map((i) => i.path),
   );
   problems.push(...toMake.problems);
@@ -320,7 +317,6 @@ export async function replaceStaleSide(
     throw new ReprotectError(`'${name}' on ${here.uri} is not shut off`);
   const address = replicationHost(survivorHost.uri);
   const incoming = await localAddressToward(address);
-  const config = readDomainConfig(parseXml(there.xml));
   const plan = planResync(survivorXml, {
     secondaryUri: survivorMeta.value.peer.uri,
     primaryUri: survivorHost.uri,
@@ -329,14 +325,7 @@ export async function replaceStaleSide(
     qemuVersion: (await qemuInfo(survivorHost.lv, dom)).version,
     secondaryUuid: there.uuid,
   });
-  await startSecondary(
-    plan,
-    here,
-    there,
-    await survivorDiskSizes(survivor, plan.pair.diskTargets),
-    config.type,
-    config.memoryBytes,
-  );
+  await startSecondary(plan, here, there, await survivorDiskSizes(survivor, plan.pair.diskTargets));
 }
 
 /**

@@ -51,6 +51,9 @@ export interface ResyncPlan {
   pair: PairPlan;
   /** The survivor's metadata as the pair's primary. */
   primaryMeta: HybridMetadata;
+  /** The domain's type ("qemu", "kvm") and memory: what the secondary's host must take. */
+  domainType: string;
+  guestBytes: number | undefined;
   /** Replicated disks and NICs in the plumbing. */
   disks: number;
   nics: number;
@@ -129,6 +132,8 @@ export function planResync(survivorXml: string, choices: ResyncChoices): ResyncP
     survivor: config.name,
     pair,
     primaryMeta: primaryMeta.value,
+    domainType: config.type,
+    guestBytes: config.memoryBytes,
     disks: colo.disks,
     nics: nicPorts.length,
   };
